@@ -1,0 +1,65 @@
+"""minisgd: how neural networks are trained with SGD, from scratch in NumPy (and CuPy).
+
+The pieces, in the order a student meets them:
+
+- :class:`Tensor` and :func:`no_grad` (``minisgd/tensor.py``): arrays that record
+  the operations applied to them and back-propagate through them.
+- the differentiable operations (``minisgd/ops.py``): ``exp``, ``log``, ``matmul`` …
+- :func:`gradcheck` (``minisgd/gradcheck.py``): every backward against finite differences.
+- ``minisgd.nn``: layers and losses; ``minisgd.models``: LeNet and a small VGG.
+- ``minisgd.optim`` and ``minisgd.schedules``: SGD, momentum, learning-rate schedules.
+- ``minisgd.data`` and ``minisgd.train``: data loading and the training loop.
+
+>>> import minisgd
+>>> x = minisgd.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> y = (x ** 2).sum()
+>>> y.backward()
+>>> x.grad
+array([2., 4., 6.], dtype=float32)
+"""
+
+from minisgd import backend, random
+from minisgd.gradcheck import gradcheck
+from minisgd.ops import (
+    abs,
+    clip,
+    concatenate,
+    exp,
+    log,
+    matmul,
+    maximum,
+    pad,
+    relu,
+    sigmoid,
+    sqrt,
+    stack,
+    tanh,
+    where,
+)
+from minisgd.tensor import Tensor, from_op, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor",
+    "abs",
+    "backend",
+    "clip",
+    "concatenate",
+    "exp",
+    "from_op",
+    "gradcheck",
+    "is_grad_enabled",
+    "log",
+    "matmul",
+    "maximum",
+    "no_grad",
+    "pad",
+    "random",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "stack",
+    "tanh",
+    "where",
+]

@@ -1,0 +1,137 @@
+"""Where arrays live: the one module of minisgd that knows about CuPy.
+
+minisgd runs one code path on two array libraries. NumPy arrays live on the
+``"cpu"`` device, CuPy arrays on ``"cuda"``. Every operation asks this module
+for the *array module* of the data it received (``numpy`` or ``cupy``) and
+calls that module's functions, so the same line of code runs on either::
+
+    xp = get_array_module(x)       # numpy for a NumPy array, cupy for a CuPy one
+    y = xp.maximum(x, 0)
+
+CuPy is optional. It is imported lazily, the first time a ``"cuda"`` array is
+asked for, and asking for one without CuPy or without a GPU raises a
+:class:`DeviceError` that says what is missing and how to install it.
+
+The default device is ``"cpu"``; the environment variable ``MINISGD_DEVICE``
+changes it (``MINISGD_DEVICE=cuda python -m minisgd train``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+INSTALL_HINT = (
+    "install the CuPy wheel that matches your CUDA version, for example "
+    "`pip install cupy-cuda12x` (CUDA 12) or `pip install cupy-cuda11x` (CUDA 11)"
+)
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that this machine cannot provide."""
+
+
+def _cupy_or_none() -> ModuleType | None:
+    """Import CuPy if it is installed; return None otherwise."""
+    if "cupy" in sys.modules:
+        return sys.modules["cupy"]
+    try:
+        import cupy
+    except Exception:  # ImportError, or a broken CUDA installation
+        return None
+    return cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy can be imported."""
+    return _cupy_or_none() is not None
+
+
+def gpu_available() -> bool:
+    """True when CuPy is installed and sees at least one CUDA GPU."""
+    cupy = _cupy_or_none()
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver, no device
+        return False
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` if it names a known device, else raise ValueError."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))}; got {device!r}")
+    return device
+
+
+def default_device() -> str:
+    """The device new tensors and models use: ``$MINISGD_DEVICE`` or ``"cpu"``."""
+    device = os.environ.get("MINISGD_DEVICE", "cpu") or "cpu"
+    if device not in DEVICES:
+        raise ValueError(
+            f"MINISGD_DEVICE must be one of {', '.join(map(repr, DEVICES))}; got {device!r}"
+        )
+    return device
+
+
+def array_module(device: str) -> ModuleType:
+    """The array module that holds arrays on ``device``: numpy or cupy."""
+    check_device(device)
+    if device == "cpu":
+        return np
+    cupy = _cupy_or_none()
+    if cupy is None:
+        raise DeviceError(f"device 'cuda' needs CuPy, which is not installed: {INSTALL_HINT}")
+    if not gpu_available():
+        raise DeviceError(
+            "device 'cuda' needs a CUDA GPU, and CuPy found none "
+            "(check `nvidia-smi`; use device 'cpu' on this machine)"
+        )
+    return cupy
+
+
+def _is_cupy_array(array: Any) -> bool:
+    # Only look for CuPy when it has been imported: a CuPy array cannot exist otherwise.
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and isinstance(array, cupy.ndarray)
+
+
+def get_array_module(array: Any) -> ModuleType:
+    """The array module of ``array``: cupy for a CuPy array, numpy for anything else."""
+    return sys.modules["cupy"] if _is_cupy_array(array) else np
+
+
+def device_of(array: Any) -> str:
+    """The device an array lives on: ``"cuda"`` for a CuPy array, else ``"cpu"``."""
+    return "cuda" if _is_cupy_array(array) else "cpu"
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Return ``array`` on ``device``, copying between host and GPU only when needed."""
+    check_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()  # CuPy -> NumPy
+    return array_module("cuda").asarray(array)  # NumPy -> CuPy
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Return ``array`` as a NumPy array (a copy from the GPU, the array itself on the CPU)."""
+    return to_device(array, "cpu") if _is_cupy_array(array) else np.asarray(array)
+
+
+def synchronize(device: str) -> None:
+    """Wait until every queued GPU kernel has finished (a no-op on the CPU).
+
+    Call it before reading a clock: GPU work is asynchronous.
+    """
+    if check_device(device) == "cuda":
+        array_module("cuda").cuda.get_current_stream().synchronize()

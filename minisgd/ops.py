@@ -1,0 +1,487 @@
+"""The differentiable primitives: each forward with its backward written beside it.
+
+Every function takes tensors (or Python numbers and arrays, which become
+constants), computes its result with the array module of its inputs, and
+returns a tensor recorded by :func:`minisgd.tensor.from_op` together with a
+``backward(g)`` closure. ``g`` is ∂L/∂out; the closure returns ∂L/∂input for
+each input, by the chain rule for that operation. The formula is written in
+each docstring.
+
+Broadcasting: when an input was broadcast in the forward pass (a bias of shape
+(4,) added to a batch of shape (3, 4)), every output element it touched sends
+gradient back to it, so the gradient is *summed* over the broadcast axes:
+see :func:`unbroadcast`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+import numpy as np
+
+from minisgd.backend import get_array_module
+from minisgd.tensor import Tensor, _as_array, from_op
+
+Operand = Any  # a Tensor, a Python number or an array
+
+
+# --------------------------------------------------------------------- helpers
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` back to ``shape``, undoing NumPy broadcasting.
+
+    Broadcasting prepends axes and stretches axes of length 1; their gradient is
+    the sum over the copies:  (3, 4) → (4,) sums axis 0; (3, 4) → (3, 1) sums
+    axis 1 with keepdims.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def _constant(value: Any, like: Tensor) -> Tensor:
+    """A Python number or an array as a constant tensor beside ``like``.
+
+    Python numbers take ``like``'s floating dtype, so ``x * 2`` stays float32.
+    """
+    if isinstance(value, (bool, int, float)) and like.dtype.kind == "f":
+        return Tensor(get_array_module(like.data).asarray(value, dtype=like.dtype))
+    return Tensor(_as_array(value))
+
+
+def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
+    """Both operands of a binary operation as tensors on one device, with broadcastable shapes."""
+    if not isinstance(a, Tensor):
+        a = _constant(a, like=b)
+    if not isinstance(b, Tensor):
+        b = _constant(b, like=a)
+    if a.device != b.device:
+        raise RuntimeError(
+            f"{op}: operands are on different devices: {a.device!r} (shape {a.shape}) and "
+            f"{b.device!r} (shape {b.shape}); move one with .to(device)"
+        )
+    return a, b
+
+
+def _check_broadcast(a: Tensor, b: Tensor, op: str) -> None:
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together"
+        ) from None
+
+
+def _binary(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
+    a, b = _operands(a, b, op)
+    _check_broadcast(a, b, op)
+    return a, b
+
+
+def _normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for ax in axes:
+        if not -ndim <= ax < builtins.max(ndim, 1):
+            raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
+    return tuple(ax % builtins.max(ndim, 1) for ax in axes)
+
+
+# ------------------------------------------------------------------ arithmetic
+def add(a: Operand, b: Operand) -> Tensor:
+    """out = a + b;  ∂L/∂a = g,  ∂L/∂b = g  (each summed back to its shape)."""
+    a, b = _binary(a, b, "add")
+    return from_op(
+        a.data + b.data,
+        (a, b),
+        lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)),
+        "add",
+    )
+
+
+def sub(a: Operand, b: Operand) -> Tensor:
+    """out = a − b;  ∂L/∂a = g,  ∂L/∂b = −g."""
+    a, b = _binary(a, b, "sub")
+    return from_op(
+        a.data - b.data,
+        (a, b),
+        lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)),
+        "sub",
+    )
+
+
+def mul(a: Operand, b: Operand) -> Tensor:
+    """out = a · b (elementwise);  ∂L/∂a = g · b,  ∂L/∂b = g · a."""
+    a, b = _binary(a, b, "mul")
+    a_data, b_data = a.data, b.data
+
+    def backward(g):
+        grad_a = unbroadcast(g * b_data, a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(g * a_data, b.shape) if b.requires_grad else None
+        return grad_a, grad_b
+
+    return from_op(a_data * b_data, (a, b), backward, "mul")
+
+
+def div(a: Operand, b: Operand) -> Tensor:
+    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b²."""
+    a, b = _binary(a, b, "div")
+    a_data, b_data = a.data, b.data
+
+    def backward(g):
+        grad_a = unbroadcast(g / b_data, a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(-g * a_data / (b_data * b_data), b.shape) if b.requires_grad else None
+        return grad_a, grad_b
+
+    return from_op(a_data / b_data, (a, b), backward, "div")
+
+
+def neg(a: Tensor) -> Tensor:
+    """out = −a;  ∂L/∂a = −g."""
+    return from_op(-a.data, (a,), lambda g: (-g,), "neg")
+
+
+def power(a: Operand, b: Operand) -> Tensor:
+    """out = a ** b.
+
+    ∂L/∂a = g · b · a^(b−1),  ∂L/∂b = g · a^b · ln a  (needed only when b is a tensor).
+    """
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        exponent = b  # the common case x ** 2: a constant exponent, no logarithm
+        a_data = a.data
+        return from_op(
+            a_data**exponent,
+            (a,),
+            lambda g: (g * exponent * a_data ** (exponent - 1),),
+            "pow",
+        )
+    a, b = _binary(a, b, "pow")
+    a_data, b_data = a.data, b.data
+    out = a_data**b_data
+    xp = get_array_module(out)
+
+    def backward(g):
+        grad_a = unbroadcast(g * b_data * a_data ** (b_data - 1), a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(g * out * xp.log(a_data), b.shape) if b.requires_grad else None
+        return grad_a, grad_b
+
+    return from_op(out, (a, b), backward, "pow")
+
+
+def matmul(a: Operand, b: Operand) -> Tensor:
+    """out = a @ b (matrix product, batched over leading axes like NumPy).
+
+    For matrices: ∂L/∂a = g · bᵀ,  ∂L/∂b = aᵀ · g.  A 1-D operand is treated as a
+    row (left) or column (right) vector, as in NumPy.
+    """
+    a, b = _operands(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension; got shapes {a.shape} and {b.shape}")
+    a_shape2 = a.shape if a.ndim > 1 else (1,) + a.shape
+    b_shape2 = b.shape if b.ndim > 1 else b.shape + (1,)
+    if a_shape2[-1] != b_shape2[-2]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+            f"{a_shape2[-1]} (last axis of the first) != {b_shape2[-2]} (the second's rows)"
+        )
+    try:
+        batch = np.broadcast_shapes(a_shape2[:-2], b_shape2[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch shapes of {a.shape} and {b.shape} cannot be broadcast together"
+        ) from None
+    a_data, b_data = a.data, b.data
+    out_shape2 = batch + (a_shape2[-2], b_shape2[-1])
+
+    def backward(g):
+        xp = get_array_module(g)
+        g2 = g.reshape(out_shape2)
+        grad_a = grad_b = None
+        if a.requires_grad:
+            grad_a = g2 @ xp.swapaxes(b_data.reshape(b_shape2), -1, -2)
+            grad_a = unbroadcast(grad_a, a_shape2).reshape(a.shape)
+        if b.requires_grad:
+            grad_b = xp.swapaxes(a_data.reshape(a_shape2), -1, -2) @ g2
+            grad_b = unbroadcast(grad_b, b_shape2).reshape(b.shape)
+        return grad_a, grad_b
+
+    return from_op(a_data @ b_data, (a, b), backward, "matmul")
+
+
+# ------------------------------------------------------------------ reductions
+def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """out = Σ a over ``axis``;  ∂L/∂a = g broadcast back over the summed axes."""
+    axes = _normalize_axis(axis, a.ndim)
+    kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    xp = get_array_module(a.data)
+    return from_op(
+        a.data.sum(axis=axes, keepdims=keepdims),
+        (a,),
+        lambda g: (xp.broadcast_to(g.reshape(kept_shape), a.shape),),
+        "sum",
+    )
+
+
+def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """out = (1/n) Σ a over ``axis`` (n elements);  ∂L/∂a = g / n broadcast back."""
+    axes = _normalize_axis(axis, a.ndim)
+    count = 1
+    for ax in axes:
+        count *= a.shape[ax]
+    return div(sum(a, axes, keepdims), count)
+
+
+def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """out = max of a over ``axis``.
+
+    ∂L/∂a = g at the position of the maximum and 0 elsewhere; when several
+    elements tie for the maximum the gradient is split equally between them
+    (like PyTorch's ``amax``).
+    """
+    axes = _normalize_axis(axis, a.ndim)
+    a_data = a.data
+    out_kept = a_data.max(axis=axes, keepdims=True)
+
+    def backward(g):
+        is_max = a_data == out_kept
+        share = is_max / is_max.sum(axis=axes, keepdims=True)
+        return (share.astype(g.dtype) * g.reshape(out_kept.shape),)
+
+    out = out_kept if keepdims else out_kept.reshape(
+        tuple(n for i, n in enumerate(a.shape) if i not in axes)
+    )
+    return from_op(out, (a,), backward, "max")
+
+
+# ------------------------------------------------------------------ shape ops
+def reshape(a: Tensor, shape: Any) -> Tensor:
+    """out = a with a new shape (same elements);  ∂L/∂a = g reshaped back."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    try:
+        out = a.data.reshape(shape)
+    except ValueError:
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}"
+        ) from None
+    return from_op(out, (a,), lambda g: (g.reshape(a.shape),), "reshape")
+
+
+def transpose(a: Tensor, axes: Any = None) -> Tensor:
+    """out = a with its axes permuted (reversed when ``axes`` is None);  ∂L/∂a = g permuted back."""
+    axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(axes)
+    if sorted(ax % builtins.max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of a tensor with {a.ndim} dimensions")
+    inverse = tuple(np.argsort(axes))
+    return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "transpose")
+
+
+def _is_basic_index(index: Any) -> bool:
+    """True for indexing by ints, slices, None and Ellipsis, which never repeats an element."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, slice, type(None), type(Ellipsis))) and not isinstance(p, bool) for p in parts)
+
+
+def getitem(a: Tensor, index: Any) -> Tensor:
+    """out = a[index] with slices, ints and integer or boolean arrays.
+
+    ∂L/∂a is zero except at the selected positions, which receive g. An integer
+    array may select one element several times; its gradients then add up,
+    which the backward does with ``bincount`` over flat positions.
+    """
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    try:
+        out = a.data[index]
+    except IndexError as error:
+        raise IndexError(f"getitem: index {index!r} is invalid for shape {a.shape}: {error}") from None
+    basic = _is_basic_index(index)
+
+    def backward(g):
+        xp = get_array_module(g)
+        if basic:
+            grad = xp.zeros(a.shape, dtype=g.dtype)
+            grad[index] = g
+            return (grad,)
+        positions = xp.arange(a.size).reshape(a.shape)[index]
+        grad = xp.bincount(positions.ravel(), weights=g.ravel(), minlength=a.size)
+        return (grad.astype(g.dtype).reshape(a.shape),)
+
+    return from_op(out, (a,), backward, "getitem")
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """out = the tensors joined along ``axis``;  ∂L/∂tensors[i] = the slice of g it produced."""
+    tensors = _same_device(tensors, "concatenate")
+    xp = get_array_module(tensors[0].data)
+    try:
+        out = xp.concatenate([t.data for t in tensors], axis=axis)
+    except ValueError as error:
+        shapes = [t.shape for t in tensors]
+        raise ValueError(f"concatenate: shapes {shapes} do not fit along axis {axis}: {error}") from None
+    axis = axis % out.ndim
+    bounds = np.cumsum([0] + [t.shape[axis] for t in tensors])
+
+    def backward(g):
+        lead = (slice(None),) * axis
+        return tuple(g[lead + (slice(start, stop),)] for start, stop in zip(bounds[:-1], bounds[1:]))
+
+    return from_op(out, tuple(tensors), backward, "concatenate")
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """out = the tensors stacked along a new ``axis``;  ∂L/∂tensors[i] = g[..., i, ...]."""
+    tensors = _same_device(tensors, "stack")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape; got {[t.shape for t in tensors]}")
+    xp = get_array_module(tensors[0].data)
+    out = xp.stack([t.data for t in tensors], axis=axis)
+    axis = axis % out.ndim
+
+    def backward(g):
+        lead = (slice(None),) * axis
+        return tuple(g[lead + (i,)] for i in range(len(tensors)))
+
+    return from_op(out, tuple(tensors), backward, "stack")
+
+
+def _same_device(tensors: Sequence[Any], op: str) -> list[Tensor]:
+    if len(tensors) == 0:
+        raise ValueError(f"{op}: needs at least one tensor")
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        raise RuntimeError(f"{op}: tensors are on different devices: {sorted(devices)}")
+    return tensors
+
+
+def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
+    """out = a surrounded by ``value`` (NumPy's ``pad_width``: an int, a pair, or a pair per axis).
+
+    ∂L/∂a = g with the padding cut off.
+    """
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
+    if (widths < 0).any():
+        raise ValueError(f"pad: pad widths must be >= 0; got {pad_width!r}")
+    xp = get_array_module(a.data)
+    out = xp.pad(a.data, [tuple(map(int, w)) for w in widths], constant_values=value)
+    inner = tuple(slice(int(before), int(before) + n) for (before, _), n in zip(widths, a.shape))
+    return from_op(out, (a,), lambda g: (g[inner],), "pad")
+
+
+# ----------------------------------------------------------- elementwise maths
+def exp(a: Tensor) -> Tensor:
+    """out = eᵃ;  ∂L/∂a = g · out."""
+    out = get_array_module(a.data).exp(a.data)
+    return from_op(out, (a,), lambda g: (g * out,), "exp")
+
+
+def log(a: Tensor) -> Tensor:
+    """out = ln a;  ∂L/∂a = g / a."""
+    a_data = a.data
+    return from_op(get_array_module(a_data).log(a_data), (a,), lambda g: (g / a_data,), "log")
+
+
+def sqrt(a: Tensor) -> Tensor:
+    """out = √a;  ∂L/∂a = g / (2 √a)."""
+    out = get_array_module(a.data).sqrt(a.data)
+    return from_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")
+
+
+def tanh(a: Tensor) -> Tensor:
+    """out = tanh a;  ∂L/∂a = g · (1 − out²)."""
+    out = get_array_module(a.data).tanh(a.data)
+    return from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    """out = σ(a) = 1 / (1 + e⁻ᵃ);  ∂L/∂a = g · out · (1 − out).
+
+    Computed as ½(1 + tanh(a/2)), the same function, which never overflows.
+    """
+    xp = get_array_module(a.data)
+    out = 0.5 * (1 + xp.tanh(0.5 * a.data))
+    return from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
+
+
+def relu(a: Tensor) -> Tensor:
+    """out = max(a, 0);  ∂L/∂a = g where a > 0, else 0."""
+    a_data = a.data
+    out = get_array_module(a_data).maximum(a_data, 0)
+    return from_op(out, (a,), lambda g: (g * (a_data > 0),), "relu")
+
+
+def abs(a: Tensor) -> Tensor:
+    """out = |a|;  ∂L/∂a = g · sign(a)  (0 at a = 0)."""
+    xp = get_array_module(a.data)
+    a_data = a.data
+    return from_op(xp.abs(a_data), (a,), lambda g: (g * xp.sign(a_data),), "abs")
+
+
+def maximum(a: Operand, b: Operand) -> Tensor:
+    """out = elementwise max(a, b).
+
+    ∂L/∂a = g where a > b, ∂L/∂b = g where b > a; a tie splits g in halves.
+    """
+    a, b = _binary(a, b, "maximum")
+    a_data, b_data = a.data, b.data
+    xp = get_array_module(a_data)
+
+    def backward(g):
+        share_a = (a_data > b_data) + 0.5 * (a_data == b_data)
+        return (
+            unbroadcast(g * share_a, a.shape) if a.requires_grad else None,
+            unbroadcast(g * (1 - share_a), b.shape) if b.requires_grad else None,
+        )
+
+    return from_op(xp.maximum(a_data, b_data), (a, b), backward, "maximum")
+
+
+def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """out = a limited to [min, max];  ∂L/∂a = g inside the range, 0 where a was clipped."""
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min must be <= max; got min={min}, max={max}")
+    a_data = a.data
+    xp = get_array_module(a_data)
+    out = xp.clip(a_data, min, max)
+    inside = xp.ones(a.shape, dtype=bool)
+    if min is not None:
+        inside &= a_data >= min
+    if max is not None:
+        inside &= a_data <= max
+    return from_op(out, (a,), lambda g: (g * inside,), "clip")
+
+
+def where(condition: Any, a: Operand, b: Operand) -> Tensor:
+    """out = a where ``condition`` holds, else b;  ∂L/∂a = g where condition, ∂L/∂b = g elsewhere."""
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    a, b = _binary(a, b, "where")
+    xp = get_array_module(a.data)
+    condition = xp.asarray(condition, dtype=bool)
+    try:
+        out = xp.where(condition, a.data, b.data)
+    except ValueError:
+        raise ValueError(
+            f"where: condition {condition.shape}, a {a.shape} and b {b.shape} cannot be broadcast together"
+        ) from None
+    zero = xp.zeros((), dtype=out.dtype)
+
+    def backward(g):
+        return (
+            unbroadcast(xp.where(condition, g, zero), a.shape) if a.requires_grad else None,
+            unbroadcast(xp.where(condition, zero, g), b.shape) if b.requires_grad else None,
+        )
+
+    return from_op(out, (a, b), backward, "where")
