@@ -295,10 +295,14 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     array may select one element several times; its gradients then add up,
     which the backward does with ``bincount`` over flat positions.
     """
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    xp = get_array_module(a.data)
+
+    def on_device(part):  # index arrays live where the data lives
+        if isinstance(part, Tensor):
+            part = part.data
+        return xp.asarray(part) if isinstance(part, (np.ndarray, list)) else part
+
+    index = tuple(map(on_device, index)) if isinstance(index, tuple) else on_device(index)
     try:
         out = a.data[index]
     except IndexError as error:
@@ -306,7 +310,6 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     basic = _is_basic_index(index)
 
     def backward(g):
-        xp = get_array_module(g)
         if basic:
             grad = xp.zeros(a.shape, dtype=g.dtype)
             grad[index] = g

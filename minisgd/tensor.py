@@ -63,11 +63,18 @@ def is_grad_enabled() -> bool:
 
 
 def _as_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
-    """Turn user data into a backend array: float32 for Python floats, given dtypes kept."""
+    """Turn user data into a backend array: float32 for Python floats, given dtypes kept.
+
+    Host data (Python numbers, lists, NumPy arrays) goes to ``device``, or to the
+    default device (``$MINISGD_DEVICE``, else ``"cpu"``) when none is given;
+    data already on a GPU stays there unless ``device`` says otherwise.
+    """
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.get_array_module(data)
     if xp is np:
+        if device is None:
+            device = backend.default_device()
         if dtype is None and not isinstance(data, np.ndarray | np.generic):
             array = np.asarray(data)
             # Python floats become float32, the training default; ints stay integers.

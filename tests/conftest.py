@@ -2,6 +2,10 @@
 
 Tests marked ``slow`` run in a short form by default (what ``.ci/run`` runs);
 ``MINISGD_FULL=1 python -m pytest`` runs their long form.
+
+``MINISGD_TEST_DEVICE=fake-cupy`` runs the tests on the CPU stand-in for CuPy
+(``tests/fake_cupy.py``); ``MINISGD_DEVICE=cuda`` on a machine with CuPy and a
+GPU runs them on the real one.
 """
 
 import os
@@ -11,6 +15,14 @@ import numpy as np
 import pytest
 
 matplotlib.use("Agg")  # figures are saved, never shown
+
+if os.environ.get("MINISGD_TEST_DEVICE") == "fake-cupy":
+    # Run on the CPU stand-in for CuPy (see fake_cupy.py): every tensor made
+    # from host data goes to "cuda", which is the fake device.
+    import fake_cupy
+
+    fake_cupy.install()
+    os.environ["MINISGD_DEVICE"] = "cuda"
 
 FULL = os.environ.get("MINISGD_FULL") == "1"
 

@@ -2,13 +2,15 @@
 
 Finite differences check that a backward is consistent with its forward;
 these check the engine against the formulas of the lecture notes, computed
-here directly with NumPy.
+here directly with NumPy. Gradients are compared through ``to_numpy`` so the
+file also runs on a GPU (and on the fake one of ``tests/test_gpu_guard.py``).
 """
 
 import numpy as np
 
 import minisgd
 from minisgd import Tensor
+from minisgd.backend import to_numpy
 
 
 def test_least_squares_gradient_is_XT_residual(rng):
@@ -17,7 +19,7 @@ def test_least_squares_gradient_is_XT_residual(rng):
     w = Tensor(w0, requires_grad=True)
     residual = Tensor(X) @ w - Tensor(y)
     (0.5 * (residual * residual).sum()).backward()
-    np.testing.assert_allclose(w.grad, X.T @ (X @ w0 - y), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(w.grad), X.T @ (X @ w0 - y), rtol=1e-12)
 
 
 def test_softmax_cross_entropy_gradient_is_softmax_minus_onehot(rng):
@@ -32,7 +34,7 @@ def test_softmax_cross_entropy_gradient_is_softmax_minus_onehot(rng):
 
     softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     onehot = np.eye(C)[labels]
-    np.testing.assert_allclose(z.grad, (softmax - onehot) / N, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(to_numpy(z.grad), (softmax - onehot) / N, rtol=1e-10, atol=1e-14)
 
 
 def test_sum_of_tanh_gradient(rng):
@@ -40,7 +42,7 @@ def test_sum_of_tanh_gradient(rng):
     values = rng.standard_normal((3, 4))
     x = Tensor(values, requires_grad=True)
     x.tanh().sum().backward()
-    np.testing.assert_allclose(x.grad, 1 - np.tanh(values) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(x.grad), 1 - np.tanh(values) ** 2, rtol=1e-12)
 
 
 def test_trace_of_product_gradient_is_B_transpose(rng):
@@ -49,7 +51,7 @@ def test_trace_of_product_gradient_is_B_transpose(rng):
     A = Tensor(A0, requires_grad=True)
     product = A @ Tensor(B0)
     product[np.arange(3), np.arange(3)].sum().backward()
-    np.testing.assert_allclose(A.grad, B0.T, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(A.grad), B0.T, rtol=1e-12)
 
 
 def test_logistic_regression_gradient(rng):
@@ -62,7 +64,7 @@ def test_logistic_regression_gradient(rng):
     loss = -(Tensor(y) * p.log() + (1 - Tensor(y)) * (1 - p).log()).mean()
     loss.backward()
     sigma = 1 / (1 + np.exp(-(X @ w0)))
-    np.testing.assert_allclose(w.grad, X.T @ (sigma - y) / N, rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(w.grad), X.T @ (sigma - y) / N, rtol=1e-10)
 
 
 def test_broadcast_bias_gradient_sums_over_the_batch(rng):
@@ -71,15 +73,15 @@ def test_broadcast_bias_gradient_sums_over_the_batch(rng):
     W, b = Tensor(W0, requires_grad=True), Tensor(b0, requires_grad=True)
     upstream = rng.standard_normal((7, 2))
     (Tensor(x) @ W + b).backward(upstream)
-    np.testing.assert_allclose(b.grad, upstream.sum(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(W.grad, x.T @ upstream, rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(b.grad), upstream.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(W.grad), x.T @ upstream, rtol=1e-12)
 
 
 def test_gradient_of_a_reused_leaf_adds_both_paths():
     """L = x·x + 3x at x = 2: dL/dx = 2x + 3 = 7."""
     x = Tensor(np.array(2.0), requires_grad=True)
     (x * x + 3 * x).backward()
-    assert x.grad == 7.0
+    assert x.grad.item() == 7.0
 
 
 def test_exp_log_sqrt_closed_forms():
@@ -92,4 +94,4 @@ def test_exp_log_sqrt_closed_forms():
     ]:
         x = Tensor(values.copy(), requires_grad=True)
         fn(x).sum().backward()
-        np.testing.assert_allclose(x.grad, derivative, rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(x.grad), derivative, rtol=1e-12)
