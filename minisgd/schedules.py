@@ -464,7 +464,7 @@ def one_cycle(
             f"least one update; got pct_start={pct_start!r}, total_steps={total_steps}"
         )
     last = float(total_steps - 1)
-    # Each phase: (last update of the phase, lr from, lr to, momentum from, momentum to).
+    # Each phase: the last update it covers, and the (from, to) values of lr and momentum.
     if three_phase:
         fall_end = float(2 * pct_start * total_steps) - 2
         if fall_end >= last:
@@ -474,14 +474,14 @@ def one_cycle(
                 f"pct_start={pct_start!r}, total_steps={total_steps}"
             )
         phases = [
-            (rise_end, start_lr, max_lr, max_momentum, base_momentum),
-            (fall_end, max_lr, start_lr, base_momentum, max_momentum),
-            (last, start_lr, end_lr, max_momentum, max_momentum),
+            {"end": rise_end, "lr": (start_lr, max_lr), "momentum": (max_momentum, base_momentum)},
+            {"end": fall_end, "lr": (max_lr, start_lr), "momentum": (base_momentum, max_momentum)},
+            {"end": last, "lr": (start_lr, end_lr), "momentum": (max_momentum, max_momentum)},
         ]
     else:
         phases = [
-            (rise_end, start_lr, max_lr, max_momentum, base_momentum),
-            (last, max_lr, end_lr, base_momentum, max_momentum),
+            {"end": rise_end, "lr": (start_lr, max_lr), "momentum": (max_momentum, base_momentum)},
+            {"end": last, "lr": (max_lr, end_lr), "momentum": (base_momentum, max_momentum)},
         ]
 
     def anneal_between(a, b, pct):
@@ -489,17 +489,17 @@ def one_cycle(
             return b + (a - b) / 2.0 * (np.cos(np.pi * pct) + 1.0)
         return (b - a) * pct + a
 
-    def piecewise(t, lr_or_momentum):
-        """Evaluate the phase that holds each t; 0 picks the lr columns, 1 the momentum ones."""
-        t = np.minimum(t, last)
-        value = np.zeros_like(t)
+    def piecewise(t, quantity):
+        """``quantity`` ("lr" or "momentum") at t, from the phase that holds t."""
+        t = np.minimum(t, last)  # hold the final value past the end
         phase_start = 0.0
-        for phase_end, *ends in phases:
-            a, b = ends[2 * lr_or_momentum], ends[2 * lr_or_momentum + 1]
-            pct = (t - phase_start) / (phase_end - phase_start)
-            in_phase = (t > phase_start) | (phase_start == 0.0)  # phase start belongs to the phase before
-            value = np.where(in_phase, anneal_between(a, b, pct), value)
-            phase_start = phase_end
+        for i, phase in enumerate(phases):
+            a, b = phase[quantity]
+            pct = (t - phase_start) / (phase["end"] - phase_start)
+            here = anneal_between(a, b, pct)
+            # A phase covers the updates after the previous phase's end, up to its own end.
+            value = here if i == 0 else np.where(t > phase_start, here, value)
+            phase_start = phase["end"]
         return value
 
     described = (
@@ -508,10 +508,10 @@ def one_cycle(
         + (", three_phase=True)" if three_phase else ")")
     )
     momentum = Schedule(
-        lambda t: piecewise(t, 1),
+        lambda t: piecewise(t, "momentum"),
         f"{described}.momentum (between {base_momentum!r} and {max_momentum!r})",
     )
-    return Schedule(lambda t: piecewise(t, 0), described, momentum)
+    return Schedule(lambda t: piecewise(t, "lr"), described, momentum)
 
 
 # ------------------------------------------------------------ combining schedules

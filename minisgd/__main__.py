@@ -1,0 +1,7 @@
+"""``python -m minisgd``: see :mod:`minisgd.cli`."""
+
+import sys
+
+from minisgd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,354 @@
+"""Convolution and pooling on plain arrays: im2col, col2im and the pooling kernels.
+
+These functions take and return arrays (NumPy or CuPy), not tensors;
+:mod:`minisgd.nn.functional` wraps them as differentiable operations.
+
+Shapes follow PyTorch: images are (N, C, H, W), convolution weights are
+(O, C, kH, kW). Inside, the kernels work *channels-last*: they look at an image
+through the view ``x.transpose(0, 2, 3, 1)`` of shape (N, H, W, C) and return
+results whose memory is laid out as (N, H, W, C) behind an (N, C, H, W) view.
+Channels-last makes the two things convolution spends its time on fast:
+
+- each im2col row is a run of C contiguous numbers per kernel offset, and
+- the output of the matrix product, (N·Ho·Wo, O), *is* the next image in
+  channels-last layout, with no transpose.
+
+NumPy's elementwise functions keep the memory order of their input, so the
+ReLU after a convolution stays channels-last too, and the next convolution
+reads it without a copy.
+
+Convolution as a matrix product (im2col)
+----------------------------------------
+With padding p and stride s, output pixel (n, y, x) of channel o is
+
+    out[n, o, y, x] = b[o] + Σ_{c, i, j} w[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j]
+
+Copy the patch under each output pixel into one row of a matrix
+``cols`` of shape (N·Ho·Wo, kH·kW·C) ("image to columns"); with the weights
+rearranged into ``w_rows`` of shape (O, kH·kW·C) the whole convolution is one
+matrix product:
+
+    out = cols · w_rowsᵀ + b                          (N·Ho·Wo, O)
+
+and back-propagation is two more:
+
+    ∂L/∂w_rows = gᵀ · cols                            (O, kH·kW·C)
+    ∂L/∂b      = Σ_rows g                              (O,)
+    ∂L/∂cols   = g · w_rows                           (N·Ho·Wo, kH·kW·C)
+
+where g = ∂L/∂out. ``col2im`` sends each entry of ∂L/∂cols back to the input
+pixel it was copied from, adding where patches overlap.
+
+``im2col`` copies one kernel offset (i, j) at a time: for fixed (i, j) the
+pixels x_pad[:, y·s + i, x·s + j] over all (y, x) form one strided slice of the
+image, so the copy is kH·kW slice assignments, each moving every image in the
+block at once. ``col2im`` does the reverse with kH·kW slice *additions*; within
+one offset no input pixel appears twice, so plain ``+=`` on the slice is exact
+(no ``np.add.at`` needed).
+
+Blocks of images
+----------------
+The column matrix is kH·kW times larger than the image (151 MB for the second
+convolution of ``small_vgg`` at batch 128). Rather than building it for the
+whole batch, the kernels walk the batch in blocks of images sized so that one
+block's columns (a few MB) stay in the processor's cache: the block's im2col,
+its matrix product and its col2im then run from cache instead of main memory,
+and memory use stays bounded. Each block is still one large matrix product
+over all its images' pixels. The backward pass rebuilds a block's columns
+instead of keeping all of them from the forward pass.
+
+Pooling
+-------
+Pooling with a kH×kW window and stride s also works one kernel offset at a time:
+the (i, j)-th element of every window is the strided slice
+x[:, :, i::s, j::s] (cut to Ho×Wo), so max pooling is a running maximum over
+kH·kW slices, and its backward sends g to the offset that won, again by slice
+addition. There is no loop over windows or pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minisgd.backend import device_of, get_array_module
+
+# Bytes of column matrix per block of images on the CPU: about a quarter of
+# a typical L3 cache, so the block's columns, its output and its gradient fit
+# in cache together. On a GPU the whole batch is one block.
+BLOCK_BYTES = 4 * 2**20
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution or pooling along one axis.
+
+        out = ⌊(size + 2·padding − kernel) / stride⌋ + 1
+    """
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def channels_last(x: Any) -> Any:
+    """The (N, H, W, C) view of an (N, C, H, W) array (no copy)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def channels_first(x: Any) -> Any:
+    """The (N, C, H, W) view of an (N, H, W, C) array (no copy)."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def images_per_block(batch: int, bytes_per_image: int, device: str) -> int:
+    """How many images one block holds: all of them on a GPU, ~BLOCK_BYTES of columns on the CPU."""
+    if device != "cpu":
+        return batch
+    return max(1, min(batch, BLOCK_BYTES // max(bytes_per_image, 1)))
+
+
+def _window(offset: int, stride: int, count: int) -> slice:
+    """The slice offset, offset + stride, …, with ``count`` elements."""
+    return slice(offset, offset + stride * (count - 1) + 1, stride)
+
+
+def im2col(x_pad: Any, cols: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> None:
+    """Fill ``cols`` with the patches of ``x_pad`` (both channels-last).
+
+    x_pad: (n, Hp, Wp, C), already padded.
+    cols:  (n, Ho, Wo, kH, kW, C), written in place:
+
+        cols[n, y, x, i, j, c] = x_pad[n, y·s_h + i, x·s_w + j, c]
+
+    One slice assignment per kernel offset (i, j).
+    """
+    _, out_h, out_w, kernel_h, kernel_w, _ = cols.shape
+    stride_h, stride_w = stride
+    for i in range(kernel_h):
+        rows = _window(i, stride_h, out_h)
+        for j in range(kernel_w):
+            cols[:, :, :, i, j, :] = x_pad[:, rows, _window(j, stride_w, out_w), :]
+
+
+def col2im(cols: Any, x_pad: Any, stride: tuple[int, int]) -> None:
+    """Add each entry of ``cols`` back to the pixel of ``x_pad`` it came from (the adjoint of im2col).
+
+    cols: (n, Ho, Wo, kH, kW, C);  x_pad: (n, Hp, Wp, C), overwritten:
+
+        x_pad[n, h, w, c] = Σ over (y, x, i, j) with y·s_h + i = h, x·s_w + j = w of cols[n, y, x, i, j, c]
+
+    One slice addition per kernel offset; inside one offset every target pixel
+    is distinct, so ``+=`` adds each contribution exactly once.
+    """
+    _, out_h, out_w, kernel_h, kernel_w, _ = cols.shape
+    stride_h, stride_w = stride
+    x_pad.fill(0)
+    for i in range(kernel_h):
+        rows = _window(i, stride_h, out_h)
+        for j in range(kernel_w):
+            x_pad[:, rows, _window(j, stride_w, out_w), :] += cols[:, :, :, i, j, :]
+
+
+def weight_rows(weight: Any) -> Any:
+    """Weights (O, C, kH, kW) as the matrix (O, kH·kW·C) whose columns match im2col's order."""
+    out_channels = weight.shape[0]
+    return weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)
+
+
+def _blocks(batch: int, per_block: int):
+    for start in range(0, batch, per_block):
+        yield start, min(start + per_block, batch)
+
+
+class _Padder:
+    """A reusable zero-padded channels-last buffer for one block of images."""
+
+    def __init__(self, xp: Any, images: int, height: int, width: int, channels: int,
+                 padding: tuple[int, int], dtype: Any) -> None:
+        self.pad_h, self.pad_w = padding
+        self.height, self.width = height, width
+        # The border is zeroed once; each block overwrites only the interior.
+        self.buffer = xp.zeros(
+            (images, height + 2 * self.pad_h, width + 2 * self.pad_w, channels), dtype=dtype
+        )
+
+    def pad(self, block: Any) -> Any:
+        """``block`` (n, H, W, C) surrounded by zeros: the first n images of the buffer."""
+        padded = self.buffer[: block.shape[0]]
+        padded[:, self.pad_h : self.pad_h + self.height, self.pad_w : self.pad_w + self.width] = block
+        return padded
+
+
+def conv2d_forward(
+    x: Any, weight: Any, bias: Any | None, stride: tuple[int, int], padding: tuple[int, int]
+) -> Any:
+    """out = conv(x, w) + b for x (N, C, H, W), w (O, C, kH, kW), b (O,) or None.
+
+        out[n, o, y, x] = b[o] + Σ_{c,i,j} w[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j]
+
+    computed per block of images as ``cols · w_rowsᵀ``. Returns an (N, O, Ho, Wo)
+    array whose memory is channels-last.
+    """
+    xp = get_array_module(x)
+    batch, channels, height, width = x.shape
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    out_h = output_size(height, kernel_h, stride[0], padding[0])
+    out_w = output_size(width, kernel_w, stride[1], padding[1])
+    patch = kernel_h * kernel_w * channels
+    dtype = xp.result_type(x.dtype, weight.dtype)
+
+    w_rows = weight_rows(weight)
+    out = xp.empty((batch, out_h, out_w, out_channels), dtype=dtype)
+    out_rows = out.reshape(batch * out_h * out_w, out_channels)
+
+    per_block = images_per_block(batch, out_h * out_w * patch * dtype.itemsize, device_of(x))
+    padder = _Padder(xp, per_block, height, width, channels, padding, dtype)
+    cols = xp.empty((per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype=dtype)
+    x_last = channels_last(x)
+    pixels = out_h * out_w
+    for start, stop in _blocks(batch, per_block):
+        n = stop - start
+        block_cols = cols[:n]
+        im2col(padder.pad(x_last[start:stop]), block_cols, (kernel_h, kernel_w), stride)
+        block_out = out_rows[start * pixels : stop * pixels]
+        xp.matmul(block_cols.reshape(n * pixels, patch), w_rows.T, out=block_out)
+        if bias is not None:
+            block_out += bias
+    return channels_first(out)
+
+
+def conv2d_backward(
+    grad_out: Any,
+    x: Any,
+    weight: Any,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    need_input_grad: bool = True,
+    need_bias_grad: bool = True,
+) -> tuple[Any | None, Any, Any | None]:
+    """Gradients of the convolution: (∂L/∂x, ∂L/∂w, ∂L/∂b) given g = ∂L/∂out.
+
+        ∂L/∂w_rows = Σ_blocks gᵀ · cols          ∂L/∂b = Σ_{n,y,x} g[n, :, y, x]
+        ∂L/∂x      = col2im(g · w_rows), cropped to the unpadded image
+
+    The block's ``cols`` buffer is reused for ∂L/∂cols once ∂L/∂w has used it.
+    ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None unless ``need_bias_grad``.
+    """
+    xp = get_array_module(x)
+    batch, channels, height, width = x.shape
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    _, _, out_h, out_w = grad_out.shape
+    patch = kernel_h * kernel_w * channels
+    pixels = out_h * out_w
+    dtype = grad_out.dtype
+
+    # g as the matrix (N·Ho·Wo, O); a copy only when g is not channels-last already.
+    g_rows = xp.ascontiguousarray(channels_last(grad_out)).reshape(batch * pixels, out_channels)
+    w_rows = weight_rows(weight)
+    grad_w_rows = xp.zeros((out_channels, patch), dtype=dtype)
+    grad_x = xp.empty((batch, height, width, channels), dtype=dtype) if need_input_grad else None
+
+    per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
+    padder = _Padder(xp, per_block, height, width, channels, padding, dtype)
+    grad_pad = xp.empty_like(padder.buffer)  # ∂L/∂x_pad of one block
+    pad_h, pad_w = padding
+    cols = xp.empty((per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype=dtype)
+    x_last = channels_last(x)
+    for start, stop in _blocks(batch, per_block):
+        n = stop - start
+        block_cols = cols[:n]
+        cols_matrix = block_cols.reshape(n * pixels, patch)
+        g_block = g_rows[start * pixels : stop * pixels]
+        im2col(padder.pad(x_last[start:stop]), block_cols, (kernel_h, kernel_w), stride)
+        grad_w_rows += g_block.T @ cols_matrix
+        if need_input_grad:
+            xp.matmul(g_block, w_rows, out=cols_matrix)  # ∂L/∂cols, in the same buffer
+            col2im(block_cols, grad_pad[:n], stride)
+            grad_x[start:stop] = grad_pad[:n, pad_h : pad_h + height, pad_w : pad_w + width]
+
+    grad_w = grad_w_rows.reshape(out_channels, kernel_h, kernel_w, channels).transpose(0, 3, 1, 2)
+    grad_b = g_rows.sum(axis=0) if need_bias_grad else None
+    return (
+        channels_first(grad_x) if need_input_grad else None,
+        xp.ascontiguousarray(grad_w),
+        grad_b,
+    )
+
+
+# --------------------------------------------------------------------- pooling
+def _pool_offsets(kernel: tuple[int, int], stride: tuple[int, int], out_h: int, out_w: int):
+    """For every kernel offset (i, j): its index k = i·kW + j and the (rows, cols) slices it reads."""
+    kernel_h, kernel_w = kernel
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            yield i * kernel_w + j, _window(i, stride[0], out_h), _window(j, stride[1], out_w)
+
+
+def max_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[Any, Any]:
+    """out[n, c, y, x] = max_{i,j} x[n, c, y·s + i, x·s + j], and which offset won.
+
+    Returns ``(out, winner)``: ``winner`` holds, per output, the index
+    k = i·kW + j of the window element that is the maximum; on ties the first
+    in row-major order wins, as in PyTorch. Both are channels-last in memory.
+    """
+    xp = get_array_module(x)
+    batch, channels, height, width = x.shape
+    out_h = output_size(height, kernel[0], stride[0], 0)
+    out_w = output_size(width, kernel[1], stride[1], 0)
+    x_last = channels_last(x)
+    out = None
+    winner = xp.zeros((batch, out_h, out_w, channels), dtype=xp.uint8)
+    for k, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
+        candidate = x_last[:, rows, cols, :]
+        if out is None:
+            out = xp.ascontiguousarray(candidate)
+            continue
+        better = candidate > out  # strict: an earlier offset keeps a tie
+        xp.maximum(out, candidate, out=out)
+        winner[better] = k
+    return channels_first(out), channels_first(winner)
+
+
+def max_pool2d_backward(
+    grad_out: Any, winner: Any, input_shape: tuple[int, ...], kernel: tuple[int, int],
+    stride: tuple[int, int],
+) -> Any:
+    """∂L/∂x[n, c, y·s + i, x·s + j] += g[n, c, y, x] where offset (i, j) won the window (y, x)."""
+    xp = get_array_module(grad_out)
+    batch, channels, height, width = input_shape
+    _, _, out_h, out_w = grad_out.shape
+    g_last = channels_last(grad_out)
+    winner_last = channels_last(winner)
+    grad_x = xp.zeros((batch, height, width, channels), dtype=grad_out.dtype)
+    overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
+    for k, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
+        routed = g_last * (winner_last == k)
+        if overlapping:
+            grad_x[:, rows, cols, :] += routed
+        else:  # disjoint windows: each input pixel gets at most one gradient
+            grad_x[:, rows, cols, :] = routed
+    return channels_first(grad_x)
+
+
+def avg_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
+    """out[n, c, y, x] = (1 / (kH·kW)) Σ_{i,j} x[n, c, y·s + i, x·s + j]."""
+    batch, channels, height, width = x.shape
+    out_h = output_size(height, kernel[0], stride[0], 0)
+    out_w = output_size(width, kernel[1], stride[1], 0)
+    x_last = channels_last(x)
+    out = None
+    for _, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
+        window_part = x_last[:, rows, cols, :]
+        out = window_part.copy() if out is None else out + window_part
+    out *= 1.0 / (kernel[0] * kernel[1])
+    return channels_first(out)
+
+
+def avg_pool2d_backward(
+    grad_out: Any, input_shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]
+) -> Any:
+    """∂L/∂x[n, c, y·s + i, x·s + j] += g[n, c, y, x] / (kH·kW) for every offset (i, j)."""
+    xp = get_array_module(grad_out)
+    batch, channels, height, width = input_shape
+    _, _, out_h, out_w = grad_out.shape
+    share = channels_last(grad_out) * (1.0 / (kernel[0] * kernel[1]))
+    grad_x = xp.zeros((batch, height, width, channels), dtype=grad_out.dtype)
+    for _, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
+        grad_x[:, rows, cols, :] += share
+    return channels_first(grad_x)

@@ -1,0 +1,82 @@
+"""Figures of a training run: loss, accuracy and learning rate in one PNG.
+
+matplotlib is imported inside the functions, with the non-interactive Agg
+backend when no display is set, so importing minisgd never opens a window.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minisgd.atomic import atomic_path
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot, on the file-only Agg backend when there is no display."""
+    import matplotlib
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure: Any, path: str | os.PathLike) -> Path:
+    """Save ``figure`` as ``path`` atomically and close it."""
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as temporary:
+        figure.savefig(temporary, dpi=120, bbox_inches="tight")
+    pyplot().close(figure)
+    return path
+
+
+def moving_average(values: list[float] | np.ndarray, window: int) -> np.ndarray:
+    """Mean of each run of ``window`` consecutive values (a smoothed per-step curve)."""
+    values = np.asarray(values, dtype=np.float64)
+    window = max(1, min(window, len(values)))
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_history(history: Any, path: str | os.PathLike, title: str = "training run") -> Path:
+    """Draw loss (per step and per epoch), accuracy (per epoch) and lr (per step); save as PNG."""
+    plt = pyplot()
+    figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
+    figure.suptitle(title)
+
+    steps = np.arange(len(history.step_loss))
+    epochs = [e["epoch"] for e in history.epochs]
+    steps_per_epoch = len(history.step_loss) / max(len(epochs), 1) if epochs else 1
+    epoch_end_steps = [e * steps_per_epoch for e in epochs]
+
+    loss_ax.plot(steps, history.step_loss, color="0.8", lw=0.8, label="mini-batch loss")
+    window = max(1, len(steps) // 50)
+    if len(steps) >= window:
+        smooth = moving_average(history.step_loss, window)
+        loss_ax.plot(steps[window - 1 :], smooth, color="C0", lw=1.2, label=f"mean of {window} steps")
+    if epochs:
+        loss_ax.plot(epoch_end_steps, [e["train_loss"] for e in history.epochs], "o-", color="C1", label="train (epoch mean)")
+        if "test_loss" in history.epochs[0]:
+            loss_ax.plot(epoch_end_steps, [e["test_loss"] for e in history.epochs], "s-", color="C2", label="test")
+    loss_ax.set(xlabel="update t", ylabel="cross-entropy loss", title="loss")
+    loss_ax.legend()
+
+    if epochs:
+        acc_ax.plot(epochs, [e["train_acc"] for e in history.epochs], "o-", color="C1", label="train")
+        if "test_acc" in history.epochs[0]:
+            acc_ax.plot(epochs, [e["test_acc"] for e in history.epochs], "s-", color="C2", label="test")
+        if history.snapshot_test_acc is not None:
+            acc_ax.axhline(history.snapshot_test_acc, color="C3", ls="--", label="snapshot ensemble (test)")
+        acc_ax.legend()
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
+
+    lr_ax.plot(steps, history.step_lr, color="C4")
+    lr_ax.set(xlabel="update t", ylabel="learning rate α(t)", title="learning rate")
+    for ax in (loss_ax, acc_ax, lr_ax):
+        ax.grid(alpha=0.3)
+    return save_figure(figure, path)

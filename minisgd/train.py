@@ -1,0 +1,179 @@
+"""The training loop: epochs of mini-batch SGD, evaluation, history and checkpoints.
+
+One update of stochastic gradient descent, as every framework writes it::
+
+    logits = model(x)                 # forward pass on a mini-batch
+    loss = loss_fn(logits, y)         # L(W) on that batch
+    optimizer.zero_grad()             # gradients accumulate: clear them
+    loss.backward()                   # ∇L by back-propagation
+    optimizer.step()                  # W ← W − α ∇L (with momentum, a schedule …)
+
+Full-batch gradient descent, pure SGD and mini-batch SGD are this same loop
+fed batches of the whole data set, of one sample, or of B samples: the
+difference is only the loader's ``batch_size``.
+
+:func:`fit` repeats it over epochs and records a :class:`History`; a NaN or
+infinite loss stops the run with a message naming the step, the learning rate
+and the last finite loss (a diverging learning rate is a lesson, not a crash).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+from tqdm.auto import tqdm
+
+from minisgd.backend import synchronize
+from minisgd.tensor import Tensor, no_grad
+
+
+@dataclass
+class History:
+    """What happened during training.
+
+    ``step_loss[t]`` and ``step_lr[t]`` are the mini-batch loss of update ``t``
+    and the learning rate that update used; ``epochs`` holds one dict per
+    epoch (train/test loss and accuracy, seconds, images per second).
+    ``stopped`` explains an early stop (a diverging loss), else None.
+    """
+
+    step_loss: list[float] = field(default_factory=list)
+    step_lr: list[float] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    stopped: str | None = None
+    snapshot_test_acc: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        return cls(**data)
+
+    def last(self, key: str) -> float | None:
+        """The latest epoch's value of ``key`` (e.g. ``"test_acc"``), or None."""
+        return self.epochs[-1].get(key) if self.epochs else None
+
+
+def _loss_and_correct(model: Any, loss_fn: Callable, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, int]:
+    """Forward pass: (logits, loss, number of correct predictions for class targets)."""
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    correct = 0
+    if logits.ndim == 2 and y.ndim == 1 and y.dtype.kind in "iu":
+        correct = int((logits.data.argmax(axis=1) == y.data).sum())
+    return logits, loss, correct
+
+
+def evaluate(model: Any, loader: Iterable, loss_fn: Callable | None = None) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without a graph."""
+    loss_fn = loss_fn or _default_loss()
+    was_training = getattr(model, "training", False)
+    model.eval()
+    total_loss = total_correct = total = 0
+    with no_grad():
+        for x, y in loader:
+            _, loss, correct = _loss_and_correct(model, loss_fn, x, y)
+            total_loss += loss.item() * len(x)
+            total_correct += correct
+            total += len(x)
+    if was_training:
+        model.train()
+    return {"loss": total_loss / max(total, 1), "acc": total_correct / max(total, 1)}
+
+
+def _default_loss() -> Callable:
+    from minisgd.nn import functional as F
+
+    return F.cross_entropy
+
+
+def fit(
+    model: Any,
+    train_loader: Any,
+    optimizer: Any,
+    *,
+    epochs: int,
+    loss_fn: Callable | None = None,
+    test_loader: Any = None,
+    history: History | None = None,
+    start_epoch: int = 0,
+    on_epoch_end: Callable[[int, History], None] | None = None,
+    on_step_end: Callable[[int], None] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for epochs ``start_epoch + 1 … epochs`` and return the history.
+
+    ``optimizer.lr`` may be a schedule; the optimizer evaluates it at its own
+    update count. ``on_epoch_end(epoch, history)`` runs after each epoch (the
+    command line saves checkpoints there); ``on_step_end(t)`` after each update
+    with the number of updates done so far (snapshot ensembles use it).
+    ``progress=False`` silences the progress bars (tests).
+    """
+    if epochs < 1:
+        raise ValueError(f"fit: epochs must be >= 1; got {epochs}")
+    loss_fn = loss_fn or _default_loss()
+    history = history if history is not None else History()
+    for epoch in range(start_epoch + 1, epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        loss_sum = correct_sum = seen = 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress, unit="batch")
+        for x, y in bar:
+            lr = optimizer.lr  # the rate this update will use
+            _, loss, correct = _loss_and_correct(model, loss_fn, x, y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                last = next((v for v in reversed(history.step_loss) if math.isfinite(v)), None)
+                history.stopped = (
+                    f"training stopped at step {len(history.step_loss)} (epoch {epoch}): the loss is "
+                    f"{loss_value} with lr={lr:.4g}; the last finite loss was "
+                    f"{'none' if last is None else f'{last:.4g}'}. The learning rate is too large: try a smaller --lr."
+                )
+                bar.close()
+                if progress:
+                    tqdm.write(history.stopped)
+                return history
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history.step_loss.append(loss_value)
+            history.step_lr.append(float(lr))
+            loss_sum += loss_value * len(x)
+            correct_sum += correct
+            seen += len(x)
+            if on_step_end is not None:
+                on_step_end(len(history.step_loss))
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{lr:.3g}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
+        _synchronize(model)
+        seconds = time.perf_counter() - started
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_acc": correct_sum / max(seen, 1),
+            "seconds": seconds,
+            "images_per_second": seen / seconds if seconds > 0 else float("nan"),
+        }
+        if test_loader is not None:
+            scores = evaluate(model, test_loader, loss_fn)
+            record.update(test_loss=scores["loss"], test_acc=scores["acc"])
+        history.epochs.append(record)
+        if progress:
+            tqdm.write(
+                "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f}".format(**record)
+                + (" test_loss={test_loss:.4f} test_acc={test_acc:.4f}".format(**record) if test_loader is not None else "")
+                + f" ({seconds:.1f}s, {record['images_per_second']:.0f} img/s)"
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+    return history
+
+
+def _synchronize(model: Any) -> None:
+    """Wait for queued GPU work so epoch times are real (a no-op on the CPU)."""
+    for parameter in model.parameters():
+        synchronize(parameter.device)
+        return
