@@ -239,8 +239,8 @@ def load_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
     from minisgd import data
 
     if args.dataset == "synthetic":
-        train = data.synthetic_shapes(args.train_size or 10_000, seed=args.seed * 2 + 1)
-        test = data.synthetic_shapes(args.test_size or 2_000, seed=args.seed * 2 + 2)
+        train = data.SyntheticShapes(train=True, n_samples=args.train_size or 10_000, seed=args.seed)
+        test = data.SyntheticShapes(train=False, n_samples=args.test_size or 2_000, seed=args.seed)
         return train, test
     try:
         train = data.CIFAR10(args.data_dir, train=True, download=args.download)
@@ -261,9 +261,9 @@ def _first(dataset: Any, count: int | None) -> Any:
 def build_loaders(args: argparse.Namespace, train_set: Any, test_set: Any, device: str) -> tuple[Any, Any]:
     from minisgd.data import DataLoader, transforms
 
-    normalize = transforms.Normalize.fit(train_set.data)
-    train_transform = transforms.image_transforms(normalize, augment=args.augment)
-    test_transform = transforms.image_transforms(normalize, augment=False)
+    mean, std = transforms.channel_stats(train_set.data)
+    train_transform = transforms.image_transforms(mean, std, augment=args.augment)
+    test_transform = transforms.image_transforms(mean, std, augment=False)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed,
                               transform=train_transform, device=device)
     test_loader = DataLoader(test_set, batch_size=500, transform=test_transform, device=device)

@@ -52,8 +52,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import sys
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -302,6 +300,18 @@ def sgdr(lr: float, t0: int, t_mult: int = 1, min_lr: float = 0.0, decay: float 
     )
 
 
+def _replace_where(value: np.ndarray, mask: np.ndarray, schedule_of: Callable, t: np.ndarray) -> np.ndarray:
+    """``value`` with ``schedule_of(t)`` put where ``mask`` holds, evaluated only at those times.
+
+    (A wrapped schedule is never asked for a time outside its own stretch, so a
+    plain function such as ``lambda t: rates[t]`` works inside ``join``.)
+    """
+    value = np.array(value, dtype=np.float64)  # a copy, 0-d for one time
+    if np.any(mask):
+        value[mask] = schedule_of(t[mask])
+    return value
+
+
 def _restart_cycle(t: np.ndarray, t0: int, t_mult: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each time t: the SGDR cycle index i, T_cur = t − t_i, and T_i = T₀ · T_mult^i.
 
@@ -331,8 +341,9 @@ def snapshot(lr: float, total_steps: int, cycles: int) -> Schedule:
 
         f(t) = (η₀/2) (cos(π · mod(t, L) / L) + 1),
 
-    which is ``sgdr(lr, t0=L)``. A snapshot of the weights is taken at the end of
-    each cycle, after updates t = L, 2L, … (see ``minisgd.ensemble``).
+    which is ``sgdr(lr, t0=L)``; the schedule's ``.cycle_length`` holds L. A snapshot
+    of the weights is taken at the end of each cycle, after updates t = L, 2L, …
+    (see ``minisgd.ensemble``).
     """
     _check_lr("snapshot", "lr", lr)
     total_steps = _check_int("snapshot", "total_steps", total_steps, minimum=1)
@@ -531,11 +542,8 @@ def warmup(schedule: ScheduleLike, warmup_steps: int, start_lr: float = 0.0) -> 
     first_lr = evaluate(schedule, 0)
 
     def formula(t):
-        after = evaluate(schedule, np.maximum(t - warmup_steps, 0.0))
-        if warmup_steps == 0:
-            return after
-        during = start_lr + (first_lr - start_lr) * t / warmup_steps
-        return np.where(t < warmup_steps, during, after)
+        value = start_lr + (first_lr - start_lr) * t / warmup_steps if warmup_steps else np.zeros_like(t)
+        return _replace_where(value, t >= warmup_steps, lambda times: evaluate(schedule, times - warmup_steps), t)
 
     return Schedule(
         formula,
@@ -568,10 +576,11 @@ def join(schedules: Sequence[ScheduleLike], boundaries: Sequence[float]) -> Sche
         raise ValueError(f"join: boundaries must be > 0; got {boundaries}")
 
     def formula(t):
-        value = evaluate(schedules[0], t)
-        for boundary, schedule in zip(boundaries, schedules[1:]):
-            later = evaluate(schedule, np.maximum(t - boundary, 0.0))
-            value = np.where(t < boundary, value, later)
+        value = np.zeros_like(t)
+        starts, ends = [0] + boundaries, boundaries + [math.inf]
+        for schedule, start, end in zip(schedules, starts, ends):
+            in_charge = (t >= start) & (t < end)
+            value = _replace_where(value, in_charge, lambda times: evaluate(schedule, times - start), t)
         return value
 
     names = ", ".join(_name(s) for s in schedules)
@@ -616,9 +625,8 @@ class ReduceLROnPlateau:
       mode ``"max"`` mirrors this;
     - ``bad`` counts the evaluations since the last improvement (it is reset to
       0 during the ``cooldown`` evaluations that follow a cut);
-    - once bad > ``patience``:  lr ← max(lr · factor, min_lr), and a cooldown begins.
-
-    PyTorch also skips cuts smaller than its ``eps`` = 1e-8; minisgd does not.
+    - once bad > ``patience``:  lr ← max(lr · factor, min_lr), and a cooldown begins;
+      a cut that would change lr by ``eps`` or less is skipped (PyTorch's 1e-8).
     """
 
     def __init__(
@@ -631,6 +639,7 @@ class ReduceLROnPlateau:
         cooldown: int = 0,
         min_lr: float = 0.0,
         threshold_mode: str = "rel",
+        eps: float = 1e-8,
     ) -> None:
         _check_lr("ReduceLROnPlateau", "lr", lr)
         _check_choice("ReduceLROnPlateau", "mode", mode, ("min", "max"))
@@ -642,6 +651,8 @@ class ReduceLROnPlateau:
         self.cooldown = _check_int("ReduceLROnPlateau", "cooldown", cooldown, minimum=0)
         _check_lr("ReduceLROnPlateau", "min_lr", min_lr)
         _check_choice("ReduceLROnPlateau", "threshold_mode", threshold_mode, ("rel", "abs"))
+        _check_nonnegative("ReduceLROnPlateau", "eps", eps)
+        self.eps = float(eps)
         self.lr = float(lr)
         self.mode = mode
         self.factor = factor
@@ -677,7 +688,9 @@ class ReduceLROnPlateau:
             self.cooldown_left -= 1
             self.bad_evaluations = 0
         if self.bad_evaluations > self.patience:
-            self.lr = max(self.lr * self.factor, self.min_lr)
+            reduced = max(self.lr * self.factor, self.min_lr)
+            if self.lr - reduced > self.eps:
+                self.lr = reduced
             self.cooldown_left = self.cooldown
             self.bad_evaluations = 0
         return self.lr
@@ -713,7 +726,8 @@ def plot(*schedules: ScheduleLike, steps: Any = 100, ax: Any = None, labels: Seq
     ``steps`` is the number of updates to draw (t = 0 … steps − 1) or an array
     of times. Each rate is drawn as a staircase, since f(t) holds from update t
     to update t + 1. Each line is labelled with the schedule's repr unless
-    ``labels`` are given. Draws on ``ax`` when given, else on a new figure.
+    ``labels`` are given; the legend sits under the axes. Draws on ``ax`` when
+    given, else on a new figure.
     """
     if not schedules:
         raise ValueError("plot: give at least one schedule")
@@ -726,33 +740,18 @@ def plot(*schedules: ScheduleLike, steps: Any = 100, ax: Any = None, labels: Seq
     else:
         times = _as_times(steps).ravel()
     if ax is None:
-        _, ax = pyplot().subplots(figsize=(7, 4))
+        from minisgd.plots import pyplot  # matplotlib, on Agg when there is no display
+
+        _, ax = pyplot().subplots(figsize=(8, 4.5), layout="constrained")
     for i, schedule in enumerate(schedules):
         label = labels[i] if labels is not None else _name(schedule)
         ax.plot(times, evaluate(schedule, times), drawstyle="steps-post", label=label)
     ax.set_xlabel("t (optimizer updates done)")
     ax.set_ylabel("learning rate")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    # Below the axes: the labels (each schedule's repr) are long and would hide the curves.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.15), frameon=False)
     return ax
-
-
-def pyplot() -> Any:
-    """Import ``matplotlib.pyplot``, choosing the file-only Agg backend when there is no display.
-
-    A backend the user chose (``MPLBACKEND``, a notebook, an earlier
-    ``matplotlib.use``) is left alone.
-    """
-    import matplotlib
-
-    no_display = sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    )
-    if no_display and "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # ------------------------------------------------------------------ checking

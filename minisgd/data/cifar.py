@@ -27,7 +27,9 @@ unpickler that accepts nothing but NumPy arrays and plain Python values
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import os
 import pickle
 import shutil
@@ -80,6 +82,10 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """A pickle named a function or class that a CIFAR-10 file never needs."""
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """An unpickler that rebuilds NumPy arrays and plain Python values, and refuses everything else.
 
@@ -91,10 +97,7 @@ class _SafeUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name}: a CIFAR-10 file holds only NumPy arrays, "
-                "lists, numbers and strings"
-            ) from None
+            raise _ForbiddenGlobal(f"{module}.{name}") from None
 
 
 def _load_pickle(path: Path) -> dict:
@@ -102,6 +105,11 @@ def _load_pickle(path: Path) -> dict:
     with open(path, "rb") as file:
         try:
             content = _SafeUnpickler(file, encoding="bytes").load()
+        except _ForbiddenGlobal as error:
+            raise CorruptDatasetError(
+                f"{path} is not a CIFAR-10 file: it asks to call {error}, and a CIFAR-10 file holds "
+                "only NumPy arrays, lists, numbers and strings; refusing to load it (it could run code)"
+            ) from None
         except Exception as error:  # whatever a damaged file makes the parser raise
             raise CorruptDatasetError(
                 f"{path} is corrupt or truncated ({type(error).__name__}: {error}); "
@@ -136,7 +144,10 @@ def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     labels = _get(content, "labels", path)
     row = int(np.prod(IMAGE_SHAPE))
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != row:
-        got = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        if isinstance(data, np.ndarray):
+            got = f"{data.dtype} array of shape {data.shape}"
+        else:
+            got = type(data).__name__
         raise CorruptDatasetError(f"{path}: 'data' must be a uint8 array of shape (N, {row}); got {got}")
     try:
         labels = np.asarray(labels, dtype=np.int64)
@@ -148,7 +159,8 @@ def load_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         )
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         raise CorruptDatasetError(
-            f"{path}: labels must be in 0..{NUM_CLASSES - 1}; got values from {labels.min()} to {labels.max()}"
+            f"{path}: labels must be in 0..{NUM_CLASSES - 1}; "
+            f"got values from {labels.min()} to {labels.max()}"
         )
     images = data.reshape(-1, *IMAGE_SHAPE).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
@@ -159,14 +171,16 @@ def load_class_names(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     names = _get(_load_pickle(path), "label_names", path)
     if not isinstance(names, list) or len(names) != NUM_CLASSES:
-        raise CorruptDatasetError(f"{path}: 'label_names' must be a list of {NUM_CLASSES} names; got {names!r}")
+        raise CorruptDatasetError(
+            f"{path}: 'label_names' must be a list of {NUM_CLASSES} names; got {names!r}"
+        )
     return [name.decode("utf-8") if isinstance(name, bytes) else str(name) for name in names]
 
 
 # ---------------------------------------------------------------- the archive
 def md5sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     """The MD5 checksum of a file, as 32 hex digits (read in chunks: the archive is 163 MB)."""
-    digest = hashlib.md5()
+    digest = hashlib.md5(usedforsecurity=False)  # a check against damage, not against forgery
     with open(path, "rb") as file:
         while block := file.read(chunk_size):
             digest.update(block)
@@ -189,7 +203,8 @@ def _fetch(url: str, destination: Path) -> None:
 
     with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as file:
         total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {url.rsplit('/', 1)[-1]}") as bar:
+        name = url.rsplit("/", 1)[-1]
+        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {name}") as bar:
             while block := response.read(1 << 16):
                 file.write(block)
                 bar.update(len(block))
@@ -209,7 +224,7 @@ def download_archive(root: Path) -> Path:
     try:
         try:
             _fetch(ARCHIVE_URL, partial)
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             raise DatasetNotFoundError(
                 f"could not download CIFAR-10 from {ARCHIVE_URL}: {error}. Download the file by hand "
                 f"and put it at {archive} (minisgd extracts and checks it), or check the connection"
@@ -249,7 +264,8 @@ def extract_archive(archive_path: Path, root: Path) -> Path:
 
     The files go to a temporary folder inside ``root``; only when all of them
     are there is the folder renamed to ``root/cifar-10-batches-py``, so an
-    interrupted extraction leaves nothing that looks like a data set.
+    interrupted extraction (a damaged archive, a full disk) leaves nothing that
+    looks like a data set.
     """
     target = root / FOLDER_NAME
     staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}.", suffix=".tmp", dir=root))
@@ -261,7 +277,7 @@ def extract_archive(archive_path: Path, root: Path) -> Path:
                     archive.extractall(staging, members=members, filter="data")
                 else:
                     archive.extractall(staging, members=members)
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise CorruptDatasetError(
                 f"{archive_path} could not be extracted ({type(error).__name__}: {error}); "
                 "the file is damaged: delete it and download it again (--download)"
@@ -329,7 +345,9 @@ class CIFAR10:
     where to put them.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, train: bool = True, download: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike | None = None, train: bool = True, download: bool = False
+    ) -> None:
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.train = bool(train)
         folder = prepare(self.root, download=download)

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from minisgd import backend
+from minisgd.tensor import Tensor
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -70,7 +71,8 @@ class ArrayDataset:
         return self.data[index], self.targets[index]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(data={self.data.shape} {self.data.dtype}, targets={self.targets.shape})"
+        name = type(self).__name__
+        return f"{name}(data={self.data.shape} {self.data.dtype}, targets={self.targets.shape})"
 
 
 def _as_arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -232,27 +234,24 @@ class DataLoader:
         n = len(self.inputs)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield the batches ``(x, y)`` of epoch ``self.epoch``; count the epoch as done at the end.
 
         An iteration left early (``break``) does not count: the next one
         repeats the same epoch.
         """
-        from minisgd.tensor import Tensor  # here, not at the top: minisgd/__init__ imports this package
-
         epoch = self.epoch
         rng = self.epoch_rng(epoch)
         n = len(self.inputs)
-        order = rng.permutation(n) if self.shuffle else None
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
         for batch in range(len(self)):
-            start, stop = batch * self.batch_size, min((batch + 1) * self.batch_size, n)
-            rows = order[start:stop] if order is not None else slice(start, stop)
+            rows = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            # Indexing with an array of rows copies: a transform cannot change the data set.
             x, y = self.inputs[rows], self.targets[rows]
             if self.transform is not None:
                 x = self._apply_transform(x, rng)
-            # astype copies, so a batch never shares memory with the data set.
-            x = x.astype(self.input_dtype)
-            y = y.astype(self.target_dtype)
+            x = x.astype(self.input_dtype, copy=False)
+            y = y.astype(self.target_dtype, copy=False)
             yield Tensor(backend.to_device(x, self.device)), Tensor(backend.to_device(y, self.device))
         self._epoch = epoch + 1
 

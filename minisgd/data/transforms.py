@@ -50,7 +50,7 @@ def to_float_chw(x: np.ndarray, rng: np.random.Generator | None = None) -> np.nd
     if x.dtype != np.uint8:
         raise TypeError(f"to_float_chw expects uint8 images (N, H, W, C); got dtype {x.dtype}")
     out = x.transpose(0, 3, 1, 2).astype(np.float32)  # astype makes it contiguous
-    out *= np.float32(1 / 255)
+    out /= np.float32(255)
     return out
 
 
@@ -170,7 +170,7 @@ class RandomHorizontalFlip:
     """
 
     def __init__(self, p: float = 0.5) -> None:
-        if not 0.0 <= p <= 1.0:
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.number)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1]; got {p!r}")
         self.p = float(p)
 

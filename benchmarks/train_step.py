@@ -1,0 +1,287 @@
+"""One training step of small_vgg and lenet: minisgd beside PyTorch CPU, speed and peak memory.
+
+    python benchmarks/train_step.py            # batch 128, float32, 2 threads (a minute or two)
+    python benchmarks/train_step.py --quick    # a few seconds: smaller batch, fewer steps
+
+A step is what a training loop does per mini-batch: forward pass, cross-entropy
+loss, backward pass, and an SGD update with momentum 0.9. The data are random
+CIFAR-shaped images (N, 3, 32, 32) and labels. After ``--warmup`` steps the
+benchmark times ``--steps`` steps and reports the median.
+
+Every measurement runs in its own fresh Python process, with the BLAS/OpenMP
+thread count set to ``--threads`` before NumPy or PyTorch is imported, so the
+two frameworks get the same cores and one cannot inherit the other's memory.
+
+Peak memory, measured the same way for both frameworks: the growth of the
+process's resident memory during the timed steps. After building the model,
+the batch and the optimizer, the worker resets the kernel's high-water mark
+(``/proc/self/clear_refs``) and notes its resident size; after the warm-up and
+timed steps it reads the high-water mark (``VmHWM``). The difference is everything a
+training step keeps alive at its worst moment: saved activations, gradients,
+momentum buffers and scratch space (im2col blocks in minisgd, oneDNN
+workspaces in PyTorch), independent of what importing the library costs.
+
+The table also gives the machine's NumPy sgemm rate (a 2048×2048 float32
+matrix product) and the fraction of it each step reaches, counting the
+multiply-adds of the convolutions and linear layers (forward, weight gradient,
+and input gradient except for the first layer): the matrix products are the
+work; everything else is overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORKS = ("small_vgg", "lenet")
+
+
+# ------------------------------------------------------------------ memory
+def _rss_mb(field: str) -> float | None:
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB, or None off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the resident-memory high-water mark; False when the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_since_reset_mb() -> float:
+    """Peak resident memory since the last reset, in MB (ru_maxrss where /proc is missing)."""
+    peak = _rss_mb("VmHWM")
+    if peak is None:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak
+
+
+# ------------------------------------------------------------------ counting
+def gemm_flops(network: str, batch: int) -> float:
+    """Floating-point operations of the matrix products in one training step (2 per multiply-add).
+
+    Forward, weight gradient and input gradient each cost one product of the
+    layer's size; the first layer needs no input gradient.
+    """
+    # (multiply-adds per image of one layer's product, is the first layer)
+    if network == "small_vgg":
+        convs = [(32, 32, 3, 32, 9), (32, 32, 32, 32, 9), (16, 16, 32, 64, 9), (16, 16, 64, 64, 9)]
+        linears = [(4096, 256), (256, 10)]
+    else:
+        convs = [(28, 28, 3, 6, 25), (10, 10, 6, 16, 25)]
+        linears = [(400, 120), (120, 84), (84, 10)]
+    layer_macs = [h * w * c * o * k for h, w, c, o, k in convs] + [i * o for i, o in linears]
+    products = [2] + [3] * (len(layer_macs) - 1)  # the first layer: forward and weight gradient
+    return 2.0 * batch * sum(m * p for m, p in zip(layer_macs, products))
+
+
+# ------------------------------------------------------------------ workers
+def _time_steps(step, warmup: int, steps: int) -> tuple[float, float]:
+    """Run ``warmup`` untimed steps, then ``steps`` timed ones: (median seconds, peak MB growth).
+
+    The memory peak covers every step, the first included (it creates the
+    momentum buffers and any caches a framework keeps), measured from the
+    resident size just before it.
+    """
+    _reset_peak()
+    before = _rss_mb("VmRSS") or 0.0
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    peak = _peak_since_reset_mb() - before
+    times.sort()
+    return times[len(times) // 2], peak
+
+
+def worker_minisgd(network: str, batch: int, warmup: int, steps: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    import minisgd
+    from minisgd import models, optim
+    from minisgd.nn import functional as F
+
+    minisgd.random.manual_seed(0)
+    model = getattr(models, network)()
+    optimizer = optim.SGD(list(model.parameters()), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    images = minisgd.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32))
+    labels = rng.integers(0, 10, batch)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    seconds, peak = _time_steps(step, warmup, steps)
+    return {"seconds": seconds, "peak_mb": peak}
+
+
+def worker_torch(network: str, batch: int, warmup: int, steps: int) -> dict:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    torch.manual_seed(0)
+    if network == "small_vgg":
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4096, 256), nn.ReLU(), nn.Linear(256, 10),
+        )
+    else:
+        model = nn.Sequential(
+            nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images = torch.randn(batch, 3, 32, 32)
+    labels = torch.randint(0, 10, (batch,))
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    seconds, peak = _time_steps(step, warmup, steps)
+    return {"seconds": seconds, "peak_mb": peak, "version": torch.__version__}
+
+
+def worker_sgemm(size: int = 2048, repeats: int = 5) -> dict:
+    """The NumPy float32 matrix-product rate: 2·n³ operations per n×n product, best of ``repeats``."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    b = a.T.copy()
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return {"gflops": 2 * size**3 / best / 1e9}
+
+
+def _run_worker(args: argparse.Namespace, *worker_args: str) -> dict | None:
+    """Run one measurement in a fresh interpreter with the thread count fixed; None if it fails."""
+    env = dict(os.environ)
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = str(args.threads)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--worker", *worker_args,
+        "--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"worker {' '.join(worker_args)} failed:\n{result.stderr}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+# ------------------------------------------------------------------ report
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds: batch 32, 1 warm-up, 3 steps")
+    parser.add_argument("--batch", type=int, default=None, help="images per step (default 128; 32 with --quick)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 15)")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads for both frameworks")
+    parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
+    parser.add_argument("--no-torch", action="store_true", help="measure minisgd only")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.batch = args.batch or (32 if args.quick else 128)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+    args.steps = args.steps or (3 if args.quick else 15)
+
+    if args.worker:  # inside a measurement process
+        kind = args.worker[0]
+        if kind == "sgemm":
+            result = worker_sgemm(repeats=2 if args.quick else 5)
+        else:
+            work = worker_minisgd if kind == "minisgd" else worker_torch
+            result = work(args.worker[1], args.batch, args.warmup, args.steps)
+        print(json.dumps(result))
+        return 0
+
+    frameworks = ["minisgd"]
+    if not args.no_torch:
+        if _torch_installed():
+            frameworks.append("pytorch")
+        else:
+            print("PyTorch is not installed: measuring minisgd only (pip install torch to compare)")
+
+    sgemm = _run_worker(args, "sgemm")
+    sgemm_gflops = sgemm["gflops"] if sgemm else float("nan")
+    print(
+        f"batch {args.batch}, float32, {args.threads} threads, median of {args.steps} steps after "
+        f"{args.warmup} warm-up; NumPy sgemm: {sgemm_gflops:.0f} GFLOP/s"
+    )
+    header = (
+        f"{'network':<10} {'framework':<9} {'ms/step':>8} {'img/s':>8} {'GFLOP/s':>8} "
+        f"{'% sgemm':>8} {'peak MB':>8} {'speed ratio':>12} {'memory ratio':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for network in args.networks:
+        results = {}
+        for framework in frameworks:
+            worker = "minisgd" if framework == "minisgd" else "torch"
+            results[framework] = _run_worker(args, worker, network)
+        torch_result = results.get("pytorch")
+        for framework, result in results.items():
+            if result is None:
+                print(f"{network:<10} {framework:<9} {'failed':>8}")
+                continue
+            images_per_second = args.batch / result["seconds"]
+            gflops = gemm_flops(network, args.batch) / result["seconds"] / 1e9
+            speed = memory = ""
+            if framework == "minisgd" and torch_result:
+                speed = f"{torch_result['seconds'] / result['seconds']:.2f}x"
+                memory = f"{result['peak_mb'] / max(torch_result['peak_mb'], 1e-9):.2f}x"
+            print(
+                f"{network:<10} {framework:<9} {result['seconds'] * 1e3:8.1f} {images_per_second:8.0f} "
+                f"{gflops:8.1f} {100 * gflops / sgemm_gflops:7.0f}% {result['peak_mb']:8.0f} "
+                f"{speed:>12} {memory:>13}"
+            )
+    print("speed ratio = minisgd img/s ÷ PyTorch img/s;  memory ratio = minisgd peak MB ÷ PyTorch peak MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

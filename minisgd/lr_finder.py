@@ -1,0 +1,230 @@
+"""The learning-rate range test ("LR finder"): try rates from tiny to huge in one short run.
+
+Train for n mini-batches while the rate grows exponentially,
+
+    lr_i = start · (end / start)^(i / n),   i = 0, 1, …, n − 1
+
+(``schedules.exponential(start, gamma=(end/start)^(1/n))``, as fastai does),
+and record the loss of each batch. The loss first barely moves (rate too
+small), then falls fast, then explodes (rate too large). A good rate sits
+where it falls fastest.
+
+Mini-batch losses are noisy, so they are smoothed with an exponential moving
+average, corrected for its start at 0 (as Adam corrects its moments):
+
+    avg_k = β · avg_{k−1} + (1 − β) · loss_k,   avg_0 = 0
+    smoothed_k = avg_k / (1 − β^k)               (k = 1, 2, …; β = 0.98)
+
+The run stops early once smoothed_k > 4 · min(smoothed_1 … smoothed_k) (the
+loss has diverged) or the loss is not finite. The suggested rate is where the
+smoothed loss falls fastest against log(lr) (the steepest descent); the rate
+at the minimum divided by 10 is reported too. (The first 10 and last 5
+points are left out of the steepest-descent search, as fastai does: the
+average starts on a handful of noisy losses, and ends in the blow-up.) Afterwards the model's weights,
+its train/eval mode, the optimizer's state and schedule, and minisgd's random
+generator are exactly as they were, so training can start from the same point.
+
+Smith's original test ramps linearly over a few epochs instead; fastai's
+defaults (start 1e-7, end 10, n = 100) are used here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+import minisgd
+from minisgd import schedules
+from minisgd.backend import to_numpy
+
+
+@dataclass
+class LRRangeTestResult:
+    """What the range test saw, one entry per update it ran.
+
+    ``lrs[i]`` is the rate update i used, ``losses[i]`` the loss of the batch
+    that update was computed on (before the update), ``smoothed[i]`` the
+    bias-corrected moving average. ``suggested_lr`` is the steepest descent of
+    ``smoothed`` against log(lr) (see :func:`steepest_descent_lr`); ``min_loss_lr`` is the rate at its minimum
+    divided by 10. ``stopped`` says why the run ended before ``steps`` updates
+    (``None`` when it ran them all).
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggested_lr: float
+    min_loss_lr: float
+    stopped: str | None = None
+
+    def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
+        """Draw loss against lr (log scale) with the suggestions marked.
+
+        With ``path``, draw on a new figure, save it there (atomically) and
+        return the path; otherwise draw on ``ax`` (or a new figure) and return the axes.
+        """
+        from minisgd.atomic import atomic_path
+        from minisgd.plots import pyplot
+
+        figure = None
+        if ax is None:
+            figure, ax = pyplot().subplots(figsize=(7, 4.5), layout="constrained")
+        ax.plot(self.lrs, self.losses, color="0.75", lw=1, label="batch loss")
+        ax.plot(self.lrs, self.smoothed, color="C0", lw=2, label="smoothed loss (β = 0.98, bias-corrected)")
+        if math.isfinite(self.suggested_lr):
+            ax.axvline(self.suggested_lr, color="C3", ls="--", label=f"steepest descent: {self.suggested_lr:.3g}")
+        if math.isfinite(self.min_loss_lr):
+            ax.axvline(self.min_loss_lr, color="C2", ls=":", label=f"minimum / 10: {self.min_loss_lr:.3g}")
+        ax.set_xscale("log")
+        if len(self.smoothed):  # keep the diverging tail from flattening the interesting part
+            low = min(self.smoothed.min(), self.losses.min())
+            high = max(self.smoothed[0], self.losses[0])
+            margin = 0.05 * (high - low) or 0.1
+            ax.set_ylim(low - margin, high + margin)
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("training loss")
+        ax.set_title("LR range test")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+        if path is None:
+            return ax
+        path = Path(path)
+        with atomic_path(path, suffix=path.suffix) as temporary:  # nothing half-written at `path`
+            ax.figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+        if figure is not None:  # close only a figure made here
+            pyplot().close(figure)
+        return path
+
+
+def lr_range_test(
+    model: Any,
+    optimizer: Any,
+    batches: Iterable[tuple[Any, Any]],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    loss_fn: Callable[[Any, Any], Any] | None = None,
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+) -> LRRangeTestResult:
+    """Run the LR range test on ``model`` with ``optimizer`` and return what it saw.
+
+    ``batches`` is any iterable of ``(x, y)`` mini-batches (a ``DataLoader``, a
+    list); it is iterated again when it runs out before ``steps`` updates.
+    ``loss_fn(model(x), y)`` defaults to cross-entropy. The optimizer keeps its
+    momentum and weight decay but its rate is replaced by the ramp
+    lr_i = start_lr · (end_lr / start_lr)^(i / steps) for the test, from a fresh
+    state (t = 0, no momentum buffers). Model, optimizer and random state are
+    restored afterwards, even if the loss function raises.
+    """
+    if not (isinstance(start_lr, (int, float)) and math.isfinite(start_lr) and start_lr > 0):
+        raise ValueError(f"lr_range_test: start_lr must be a finite number > 0; got {start_lr!r}")
+    if not (isinstance(end_lr, (int, float)) and math.isfinite(end_lr) and end_lr > start_lr):
+        raise ValueError(f"lr_range_test: end_lr must be a finite number > start_lr={start_lr!r}; got {end_lr!r}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
+        raise ValueError(f"lr_range_test: steps must be an integer >= 2; got {steps!r}")
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"lr_range_test: smoothing must be in [0, 1); got {smoothing!r}")
+    if not diverge_factor > 1.0:
+        raise ValueError(f"lr_range_test: diverge_factor must be > 1; got {diverge_factor!r}")
+    if loss_fn is None:
+        from minisgd.nn import functional as F
+
+        loss_fn = F.cross_entropy
+
+    ramp = schedules.exponential(start_lr, gamma=(end_lr / start_lr) ** (1.0 / steps))
+    saved_weights = {name: np.array(to_numpy(value), copy=True) for name, value in model.state_dict().items()}
+    saved_optimizer = optimizer.state_dict()
+    saved_schedule = optimizer.lr_schedule
+    saved_random = minisgd.random.get_state()
+    was_training = getattr(model, "training", True)
+
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    stopped = None
+    try:
+        optimizer.load_state_dict({"t": np.array(0)})  # fresh: t = 0 and no momentum buffers
+        optimizer.lr_schedule = ramp
+        model.train()
+        average, best = 0.0, math.inf
+        for k, (x, y) in enumerate(_cycle(batches, steps), start=1):
+            lr = optimizer.lr
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                stopped = f"the loss became {value} at update {k - 1} (lr={lr:.3g})"
+                break
+            loss.backward()
+            optimizer.step()
+            average = smoothing * average + (1 - smoothing) * value
+            corrected = average / (1 - smoothing**k)
+            lrs.append(lr)
+            losses.append(value)
+            smoothed.append(corrected)
+            best = min(best, corrected)
+            if corrected > diverge_factor * best:
+                stopped = (
+                    f"the smoothed loss {corrected:.4g} exceeded {diverge_factor:g} x its minimum "
+                    f"{best:.4g} at update {k - 1} (lr={lr:.3g})"
+                )
+                break
+        else:
+            if len(lrs) < steps:
+                stopped = f"the batches ran out after {len(lrs)} updates"
+    finally:
+        model.load_state_dict(saved_weights)
+        if was_training:
+            model.train()
+        else:
+            model.eval()
+        optimizer.lr_schedule = saved_schedule
+        optimizer.load_state_dict(saved_optimizer)
+        minisgd.random.set_state(saved_random)
+
+    lrs_array, smoothed_array = np.array(lrs), np.array(smoothed)
+    return LRRangeTestResult(
+        lrs=lrs_array,
+        losses=np.array(losses),
+        smoothed=smoothed_array,
+        suggested_lr=steepest_descent_lr(lrs_array, smoothed_array),
+        min_loss_lr=float(lrs_array[np.argmin(smoothed_array)] / 10) if len(lrs) else math.nan,
+        stopped=stopped,
+    )
+
+
+def steepest_descent_lr(lrs: np.ndarray, smoothed: np.ndarray, skip_start: int = 10, skip_end: int = 5) -> float:
+    """The rate where the smoothed loss falls fastest: argmin of d(loss) / d(log lr).
+
+    The slope at each point is the centred difference (one-sided at the ends),
+    NumPy's ``gradient``. The first ``skip_start`` points (where the average
+    still rests on a few noisy losses) and the last ``skip_end`` (the blow-up)
+    are left out, as fastai does, when at least two points remain; NaN when
+    fewer than two points were recorded at all.
+    """
+    if len(lrs) < 2:
+        return math.nan
+    if len(lrs) - skip_start - skip_end >= 2:
+        lrs, smoothed = lrs[skip_start : len(lrs) - skip_end], smoothed[skip_start : len(lrs) - skip_end]
+    slope = np.gradient(smoothed, np.log(lrs))
+    return float(lrs[np.argmin(slope)])
+
+
+def _cycle(batches: Iterable[Any], steps: int) -> Iterator[Any]:
+    """The first ``steps`` batches of ``batches`` repeated; stops if a pass yields nothing."""
+    given = 0
+    while given < steps:
+        before = given
+        for batch in batches:
+            yield batch
+            given += 1
+            if given == steps:
+                return
+        if given == before:  # an exhausted iterator: nothing more to give
+            return

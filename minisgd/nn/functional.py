@@ -1,0 +1,417 @@
+"""Neural-network functions on tensors, each a differentiable operation (imported as ``F``).
+
+    from minisgd.nn import functional as F
+    loss = F.cross_entropy(model(images), labels)
+
+Every function here computes its forward pass with array operations and
+records a hand-written backward with :func:`minisgd.tensor.from_op`; the
+formulas of both are in its docstring. Convolution and pooling delegate the
+array work to :mod:`minisgd.nn.conv` (im2col), which explains their layout.
+
+Shapes follow PyTorch: images (N, C, H, W), logits (N, classes), Linear
+weights (out_features, in_features), Conv2d weights (O, C, kH, kW).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minisgd import random
+from minisgd.backend import get_array_module
+from minisgd.nn import conv
+from minisgd.tensor import Tensor, from_op
+
+IntOrPair = int | tuple[int, int]
+
+
+# --------------------------------------------------------------------- helpers
+def _tensor(x: Any, name: str, op: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    raise TypeError(f"{op}: {name} must be a minisgd.Tensor; got {type(x).__name__}")
+
+
+def _pair(value: IntOrPair, name: str, op: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints as a pair, each >= ``minimum``."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}; got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_image(x: Tensor, op: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected input of shape (N, C, H, W) (4 dimensions); got shape {x.shape}")
+
+
+def _check_window(x: Tensor, kernel: tuple[int, int], padding: tuple[int, int], op: str) -> None:
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+        raise ValueError(
+            f"{op}: kernel size {kernel} is larger than the padded input "
+            f"{padded} (input {x.shape[2:]} with padding {padding})"
+        )
+
+
+# ---------------------------------------------------------------------- linear
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """out = x · Wᵀ + b  for x (…, in), W (out, in), b (out,).
+
+    Backward, with g = ∂L/∂out and the leading axes flattened into rows:
+
+        ∂L/∂x = g · W,    ∂L/∂W = gᵀ · x,    ∂L/∂b = Σ_rows g
+    """
+    x, weight = _tensor(x, "input", "linear"), _tensor(weight, "weight", "linear")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must have shape (out_features, in_features); got {weight.shape}")
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: expected input of shape (..., {weight.shape[1]}); got shape {x.shape}"
+        )
+    in_features = weight.shape[1]
+    x_rows = x.data.reshape(-1, in_features)
+    w = weight.data
+    out = x_rows @ w.T
+    if bias is not None:
+        out += bias.data
+    parents = (x, weight) if bias is None else (x, weight, bias)
+
+    def backward(g):
+        g_rows = g.reshape(-1, w.shape[0])
+        grad_x = (g_rows @ w).reshape(x.shape) if x.requires_grad else None
+        grad_w = g_rows.T @ x_rows if weight.requires_grad else None
+        grads = (grad_x, grad_w)
+        if bias is not None:
+            grads += (g_rows.sum(axis=0) if bias.requires_grad else None,)
+        return grads
+
+    return from_op(out.reshape(x.shape[:-1] + (w.shape[0],)), parents, backward, "linear")
+
+
+# ------------------------------------------------------------------ convolution
+def conv2d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+) -> Tensor:
+    """2-D convolution (cross-correlation, as in every deep-learning library).
+
+        out[n, o, y, x] = b[o] + Σ_{c, i, j} w[o, c, i, j] · x_pad[n, c, y·s + i, x·s + j]
+
+    x (N, C, H, W), w (O, C, kH, kW), b (O,); x_pad is x with ``padding`` zeros
+    on each side, s the ``stride``; the output is (N, O, Ho, Wo) with
+    Ho = ⌊(H + 2p − kH)/s⌋ + 1. Computed by im2col as one matrix product per
+    block of images, and back-propagated as two (see :mod:`minisgd.nn.conv`):
+
+        ∂L/∂w = gᵀ · cols,   ∂L/∂b = Σ_{n,y,x} g,   ∂L/∂x = col2im(g · w_rows)
+    """
+    x, weight = _tensor(x, "input", "conv2d"), _tensor(weight, "weight", "conv2d")
+    _check_image(x, "conv2d")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must have shape (O, C, kH, kW); got {weight.shape}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"conv2d: weight {weight.shape} expects {weight.shape[1]} input channels, "
+            f"so input of shape (N, {weight.shape[1]}, H, W); got shape {x.shape}"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},); got {bias.shape}")
+    stride = _pair(stride, "stride", "conv2d")
+    padding = _pair(padding, "padding", "conv2d", minimum=0)
+    _check_window(x, weight.shape[2:], padding, "conv2d")
+
+    x_data, w_data = x.data, weight.data
+    out = conv.conv2d_forward(x_data, w_data, None if bias is None else bias.data, stride, padding)
+    parents = (x, weight) if bias is None else (x, weight, bias)
+
+    def backward(g):
+        grad_x, grad_w, grad_b = conv.conv2d_backward(
+            g, x_data, w_data, stride, padding,
+            need_input_grad=x.requires_grad,
+            need_bias_grad=bias is not None and bias.requires_grad,
+        )
+        return (grad_x, grad_w) if bias is None else (grad_x, grad_w, grad_b)
+
+    return from_op(out, parents, backward, "conv2d")
+
+
+# --------------------------------------------------------------------- pooling
+def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> Tensor:
+    """out[n, c, y, x] = max_{i < kH, j < kW} x[n, c, y·s + i, x·s + j]  (stride s defaults to the kernel).
+
+    ∂L/∂x receives g at the element that was the window's maximum and 0 at
+    the others (the first maximum in row-major order on ties, like PyTorch);
+    overlapping windows add their contributions.
+    """
+    x = _tensor(x, "input", "max_pool2d")
+    _check_image(x, "max_pool2d")
+    kernel = _pair(kernel_size, "kernel_size", "max_pool2d")
+    stride = kernel if stride is None else _pair(stride, "stride", "max_pool2d")
+    _check_window(x, kernel, (0, 0), "max_pool2d")
+    out, winner = conv.max_pool2d_forward(x.data, kernel, stride)
+    shape = x.shape
+    return from_op(
+        out,
+        (x,),
+        lambda g: (conv.max_pool2d_backward(g, winner, shape, kernel, stride),),
+        "max_pool2d",
+    )
+
+
+def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> Tensor:
+    """out[n, c, y, x] = (1/(kH·kW)) Σ_{i, j} x[n, c, y·s + i, x·s + j];  ∂L/∂x = g/(kH·kW) to every window element."""
+    x = _tensor(x, "input", "avg_pool2d")
+    _check_image(x, "avg_pool2d")
+    kernel = _pair(kernel_size, "kernel_size", "avg_pool2d")
+    stride = kernel if stride is None else _pair(stride, "stride", "avg_pool2d")
+    _check_window(x, kernel, (0, 0), "avg_pool2d")
+    shape = x.shape
+    return from_op(
+        conv.avg_pool2d_forward(x.data, kernel, stride),
+        (x,),
+        lambda g: (conv.avg_pool2d_backward(g, shape, kernel, stride),),
+        "avg_pool2d",
+    )
+
+
+# ----------------------------------------------------------------- activations
+def relu(x: Tensor) -> Tensor:
+    """out = max(x, 0);  ∂L/∂x = g · [out > 0].
+
+    The backward keeps the *output* (which the next layer keeps anyway) rather
+    than the input, so a ReLU costs no extra memory; [out > 0] = [x > 0].
+    """
+    x = _tensor(x, "input", "relu")
+    xp = get_array_module(x.data)
+    out = xp.maximum(x.data, 0)  # keeps the input's memory layout (channels-last stays so)
+    return from_op(out, (x,), lambda g: (g * (out > 0),), "relu")
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """s_i = e^{x_i − m} / Σ_j e^{x_j − m}, with m = max_j x_j (which cancels, and prevents overflow).
+
+    ∂L/∂x_i = s_i · (g_i − Σ_j g_j s_j)
+    """
+    x = _tensor(x, "input", "softmax")
+    xp = get_array_module(x.data)
+    shifted = x.data - x.data.max(axis=axis, keepdims=True)
+    s = xp.exp(shifted)
+    s /= s.sum(axis=axis, keepdims=True)
+    return from_op(s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),), "softmax")
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log s_i = (x_i − m) − log Σ_j e^{x_j − m}, with m = max_j x_j: finite even for logits of ±1000.
+
+    ∂L/∂x_i = g_i − s_i · Σ_j g_j
+    """
+    x = _tensor(x, "input", "log_softmax")
+    xp = get_array_module(x.data)
+    shifted = x.data - x.data.max(axis=axis, keepdims=True)
+    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    return from_op(
+        out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), "log_softmax"
+    )
+
+
+# ----------------------------------------------------------------------- losses
+def _class_targets(targets: Any, batch: int, classes: int, xp: Any) -> Any:
+    """Targets as an integer array of shape (batch,) with values in [0, classes), or a clear error."""
+    data = targets.data if isinstance(targets, Tensor) else targets
+    data = xp.asarray(data)
+    if data.dtype.kind not in "iu":
+        raise TypeError(
+            f"cross_entropy: targets must be integer class indices; got dtype {data.dtype}"
+        )
+    if data.shape != (batch,):
+        raise ValueError(
+            f"cross_entropy: expected targets of shape ({batch},) for logits of shape "
+            f"({batch}, {classes}); got shape {data.shape}"
+        )
+    if batch and (int(data.min()) < 0 or int(data.max()) >= classes):
+        raise ValueError(
+            f"cross_entropy: targets must lie in [0, {classes - 1}]; got values from "
+            f"{int(data.min())} to {int(data.max())}"
+        )
+    return data
+
+
+def cross_entropy(logits: Tensor, targets: Any, label_smoothing: float = 0.0) -> Tensor:
+    """Mean cross-entropy between softmax(logits) and integer class targets.
+
+    For logits z (N, K), targets y and smoothing ε the target distribution is
+    q = (1 − ε)·onehot(y) + ε/K, and
+
+        L = −(1/N) Σ_n Σ_k q_nk · log softmax(z_n)_k          (ε = 0: −(1/N) Σ_n log softmax(z_n)_{y_n})
+        ∂L/∂z = (softmax(z) − q) / N
+    """
+    logits = _tensor(logits, "logits", "cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits of shape (N, classes); got shape {logits.shape}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
+    xp = get_array_module(logits.data)
+    batch, classes = logits.shape
+    y = _class_targets(targets, batch, classes, xp)
+
+    shifted = logits.data - logits.data.max(axis=1, keepdims=True)
+    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    q = xp.zeros_like(log_probs)
+    q[xp.arange(batch), y] = 1.0
+    if label_smoothing:
+        q = (1.0 - label_smoothing) * q + label_smoothing / classes
+    loss = -(q * log_probs).sum() / batch
+
+    def backward(g):
+        return ((xp.exp(log_probs) - q) * (g / batch),)
+
+    return from_op(xp.asarray(loss, dtype=logits.dtype), (logits,), backward, "cross_entropy")
+
+
+def mse_loss(pred: Tensor, target: Any) -> Tensor:
+    """L = (1/n) Σ (pred − target)²  over all n elements;  ∂L/∂pred = 2(pred − target)/n = −∂L/∂target."""
+    pred = _tensor(pred, "pred", "mse_loss")
+    target = target if isinstance(target, Tensor) else Tensor(target, dtype=pred.dtype)
+    if pred.shape != target.shape:
+        raise ValueError(f"mse_loss: pred and target must have the same shape; got {pred.shape} and {target.shape}")
+    xp = get_array_module(pred.data)
+    diff = pred.data - target.data
+    n = diff.size
+
+    def backward(g):
+        grad = diff * (2.0 * g / n)
+        return (grad, -grad)
+
+    return from_op(xp.asarray((diff * diff).sum() / n, dtype=diff.dtype), (pred, target), backward, "mse_loss")
+
+
+# ------------------------------------------------------------ regularisation
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: out = x · m / (1 − p) with m_i ~ Bernoulli(1 − p); the identity when not training.
+
+    Scaling by 1/(1 − p) at training time keeps E[out] = x, so evaluation needs
+    no rescaling.  ∂L/∂x = g · m / (1 − p).
+    """
+    x = _tensor(x, "input", "dropout")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1); got {p}")
+    if not training or p == 0.0:
+        return x
+    keep = random.random(x.shape, x.device, x.dtype) >= p  # True with probability 1 − p
+    scale = keep.astype(x.dtype) * (1.0 / (1.0 - p))
+    return from_op(x.data * scale, (x,), lambda g: (g * scale,), "dropout")
+
+
+def batch_norm(
+    x: Tensor,
+    running_mean: Any | None,
+    running_var: Any | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalisation over every axis except the channel axis 1 ((N, C) or (N, C, H, W) inputs).
+
+    Training, with m = number of values per channel:
+
+        μ = (1/m) Σ x,    σ² = (1/m) Σ (x − μ)²,    x̂ = (x − μ) / √(σ² + ε),    out = γ · x̂ + β
+        running_mean ← (1 − momentum) · running_mean + momentum · μ
+        running_var  ← (1 − momentum) · running_var  + momentum · σ² · m/(m − 1)   (unbiased, like PyTorch)
+
+    Evaluation uses the running statistics in place of μ and σ². Backward in
+    training (every x̂ depends on the whole batch through μ and σ²):
+
+        ∂L/∂γ = Σ g · x̂,    ∂L/∂β = Σ g,
+        ∂L/∂x = (γ / √(σ² + ε)) · (g − mean(g) − x̂ · mean(g · x̂))
+
+    and in evaluation simply ∂L/∂x = g · γ / √(running_var + ε).
+    ``running_mean`` and ``running_var`` are arrays updated in place.
+    """
+    x = _tensor(x, "input", "batch_norm")
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm: expected input of shape (N, C) or (N, C, H, W); got shape {x.shape}")
+    xp = get_array_module(x.data)
+    channels = x.shape[1]
+    # Channels last: the per-channel statistics reduce every axis but the last.
+    x_last = xp.moveaxis(x.data, 1, -1)
+    axes = tuple(range(x.ndim - 1))
+    count = x.size // channels
+
+    if training:
+        if count <= 1:
+            raise ValueError(
+                f"batch_norm: training needs more than 1 value per channel to estimate a variance; "
+                f"got input of shape {x.shape}"
+            )
+        mean = x_last.mean(axis=axes)
+        centered = x_last - mean
+        var = (centered * centered).mean(axis=axes)
+        if running_mean is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * mean
+        if running_var is not None:
+            running_var *= 1.0 - momentum
+            running_var += (momentum * count / (count - 1)) * var
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+        mean, var = running_mean, running_var
+        centered = x_last - mean
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    x_hat = centered * inv_std
+    gamma = weight.data if weight is not None else None
+    out = x_hat * gamma if gamma is not None else x_hat
+    if bias is not None:
+        out += bias.data
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
+
+    def backward(g):
+        g_last = xp.moveaxis(g, 1, -1)
+        scale = inv_std * gamma if gamma is not None else inv_std
+        if training:
+            g_mean = g_last.mean(axis=axes)
+            gx_mean = (g_last * x_hat).mean(axis=axes)
+            grad_x = (g_last - g_mean - x_hat * gx_mean) * scale
+        else:
+            grad_x = g_last * scale
+        grads = [xp.moveaxis(grad_x, -1, 1) if x.requires_grad else None]
+        if weight is not None:
+            grads.append((g_last * x_hat).sum(axis=axes) if weight.requires_grad else None)
+        if bias is not None:
+            grads.append(g_last.sum(axis=axes) if bias.requires_grad else None)
+        return tuple(grads)
+
+    return from_op(xp.moveaxis(out, -1, 1), parents, backward, "batch_norm")
+
+
+def flatten(x: Tensor, start_dim: int = 1) -> Tensor:
+    """out = x reshaped to (x.shape[0], …, x.shape[start_dim − 1], product of the rest); ∂L/∂x = g reshaped back.
+
+    The order of the flattened elements is PyTorch's (C, H, W), so a Linear
+    layer after it has PyTorch's weight layout.
+    """
+    x = _tensor(x, "input", "flatten")
+    if not 0 <= start_dim < max(x.ndim, 1):
+        raise ValueError(f"flatten: start_dim must be in [0, {x.ndim - 1}]; got {start_dim}")
+    return x.reshape(x.shape[:start_dim] + (-1,))
+
+
+__all__ = [
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "cross_entropy",
+    "dropout",
+    "flatten",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "mse_loss",
+    "relu",
+    "softmax",
+]
