@@ -157,7 +157,7 @@ print(f"\nafter N = {N} gradient evaluations (one pass over the data):")
 print(f"  GD  (1 update):     F − F_opt = {gd_loss[1] - F_opt:.3f}")
 print(f"  SGD ({N} updates):  F − F_opt = {sgd_loss[N] - F_opt:.3f}")
 print(f"after {n_updates} gradient evaluations (all of SGD's run; {n_updates // N} GD updates):")
-print(f"  GD  ({n_updates // N} updates):     F − F_opt = {gd_loss[n_updates // N] - F_opt:.3f}")
+print(f"  GD  ({n_updates // N} updates):    F − F_opt = {gd_loss[n_updates // N] - F_opt:.3f}")
 print(f"  SGD ({n_updates} updates): F − F_opt = {sgd_loss[n_updates] - F_opt:.3f}")
 
 # %% [markdown]

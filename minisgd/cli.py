@@ -208,22 +208,6 @@ def build_schedule(args: argparse.Namespace, name: str, steps_per_epoch: int) ->
     return schedule
 
 
-def cycle_ends(args: argparse.Namespace, steps_per_epoch: int) -> list[int]:
-    """Update counts at which a cycle of the chosen schedule ends (snapshot points)."""
-    total = args.epochs * steps_per_epoch
-    if args.schedule == "sgdr":
-        ends, length, end = [], args.t0 * steps_per_epoch, 0
-        while end + length <= total:
-            end += length
-            ends.append(end)
-            length *= args.t_mult
-        return ends
-    if args.schedule == "cyclic":
-        period = 2 * max(1, total // 8)
-        return list(range(period, total + 1, period))
-    raise UsageError(f"--snapshots needs a schedule with cycles (--schedule sgdr or cyclic); got --schedule {args.schedule}")
-
-
 def build_model(args: argparse.Namespace) -> Any:
     from minisgd import models
 
@@ -300,7 +284,7 @@ def _resolve_device(args: argparse.Namespace) -> str:
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import minisgd
     from minisgd import checkpoint, optim
-    from minisgd.ensemble import SnapshotEnsemble
+    from minisgd.ensemble import SnapshotEnsemble, cycle_ends
     from minisgd.plots import plot_history
     from minisgd.train import History, fit
 
@@ -344,7 +328,11 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     ensemble = None
     on_step_end = None
     if args.snapshots:
-        snapshot_steps = set(cycle_ends(args, steps_per_epoch))
+        if args.schedule not in ("sgdr", "cyclic"):
+            raise UsageError(f"--snapshots needs a schedule with cycles (--schedule sgdr or cyclic); got --schedule {args.schedule}")
+        snapshot_steps = set(cycle_ends(schedule, args.epochs * steps_per_epoch))
+        if not snapshot_steps:
+            raise UsageError(f"--snapshots: no cycle of --schedule {args.schedule} ends within --epochs {args.epochs}; train longer")
         ensemble = SnapshotEnsemble()
 
         def on_step_end(t: int) -> None:

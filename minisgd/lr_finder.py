@@ -20,9 +20,11 @@ loss has diverged) or the loss is not finite. The suggested rate is where the
 smoothed loss falls fastest against log(lr) (the steepest descent); the rate
 at the minimum divided by 10 is reported too. (The first 10 and last 5
 points are left out of the steepest-descent search, as fastai does: the
-average starts on a handful of noisy losses, and ends in the blow-up.) Afterwards the model's weights,
-its train/eval mode, the optimizer's state and schedule, and minisgd's random
-generator are exactly as they were, so training can start from the same point.
+average starts on a handful of noisy losses, and ends in the blow-up.)
+
+Afterwards the model's weights, its train/eval mode, the optimizer's state
+and schedule, and minisgd's random generator are exactly as they were, so
+training can start from the same point.
 
 Smith's original test ramps linearly over a few epochs instead; fastai's
 defaults (start 1e-7, end 10, n = 100) are used here.

@@ -56,7 +56,7 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
 
     loss_ax.plot(steps, history.step_loss, color="0.8", lw=0.8, label="mini-batch loss")
     window = max(1, len(steps) // 50)
-    if len(steps) >= window:
+    if window > 1:
         smooth = moving_average(history.step_loss, window)
         loss_ax.plot(steps[window - 1 :], smooth, color="C0", lw=1.2, label=f"mean of {window} steps")
     if epochs:

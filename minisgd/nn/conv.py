@@ -59,11 +59,15 @@ instead of keeping all of them from the forward pass.
 
 Pooling
 -------
-Pooling with a kH×kW window and stride s also works one kernel offset at a time:
-the (i, j)-th element of every window is the strided slice
-x[:, :, i::s, j::s] (cut to Ho×Wo), so max pooling is a running maximum over
-kH·kW slices, and its backward sends g to the offset that won, again by slice
-addition. There is no loop over windows or pixels.
+Pooling also works one kernel offset at a time: the i-th element of every
+window along an axis is the strided slice x[…, i::s, …] (cut to the output
+length). Max pooling over kH×kW windows is done as two 1-D poolings, first
+along the width, then along the height (the maximum of a rectangle is the
+maximum of its row maxima): a running maximum over kW slices, then over kH,
+kW + kH slices instead of kW·kH. Each pass records which offset won, and the
+backward sends g back to that offset by slice assignment, pass by pass in
+reverse. Average pooling is two 1-D sums the same way. There is no loop over
+windows or pixels.
 """
 
 from __future__ import annotations
@@ -272,70 +276,98 @@ def conv2d_backward(
 
 
 # --------------------------------------------------------------------- pooling
-def _pool_offsets(kernel: tuple[int, int], stride: tuple[int, int], out_h: int, out_w: int):
-    """For every kernel offset (i, j): its index k = i·kW + j and the (rows, cols) slices it reads."""
-    kernel_h, kernel_w = kernel
-    for i in range(kernel_h):
-        for j in range(kernel_w):
-            yield i * kernel_w + j, _window(i, stride[0], out_h), _window(j, stride[1], out_w)
+def _along(axis: int, part: slice) -> tuple[slice, ...]:
+    """An index that takes ``part`` along ``axis`` of a 4-D array and everything along the others."""
+    index = [slice(None)] * 4
+    index[axis] = part
+    return tuple(index)
+
+
+def max_pool_along(x: Any, axis: int, kernel: int, stride: int) -> tuple[Any, Any]:
+    """One-dimensional max pooling along ``axis``, and the winning offset of each window.
+
+        out[…, t, …] = max_{i < kernel} x[…, t·stride + i, …]
+        winner[…, t, …] = the smallest i that attains the maximum
+
+    A running maximum over the ``kernel`` strided slices x[…, i::stride, …]. The
+    strict ``>`` keeps the earlier offset on ties, like PyTorch.
+    """
+    xp = get_array_module(x)
+    count = output_size(x.shape[axis], kernel, stride, 0)
+    out = x[_along(axis, _window(0, stride, count))].copy()  # a copy: the running maximum is written in place
+    winner = xp.zeros(out.shape, dtype=xp.uint8)
+    for i in range(1, kernel):
+        candidate = x[_along(axis, _window(i, stride, count))]
+        winner = xp.where(candidate > out, i, winner).astype(xp.uint8, copy=False)
+        xp.maximum(out, candidate, out=out)
+    return out, winner
+
+
+def max_unpool_along(grad_out: Any, winner: Any, axis: int, size: int, kernel: int, stride: int) -> Any:
+    """The backward of :func:`max_pool_along`: each window's gradient goes to its winner.
+
+        ∂L/∂x[…, t·stride + i, …] += g[…, t, …] · [winner[…, t, …] = i]
+
+    ``size`` is the input's length along ``axis``. Windows that overlap
+    (stride < kernel) add their contributions.
+    """
+    xp = get_array_module(grad_out)
+    shape = list(grad_out.shape)
+    shape[axis] = size
+    grad_x = xp.zeros(shape, dtype=grad_out.dtype)
+    count = grad_out.shape[axis]
+    for i in range(kernel):
+        part = _along(axis, _window(i, stride, count))
+        if stride >= kernel:  # disjoint windows: every input element gets at most one gradient
+            xp.multiply(grad_out, winner == i, out=grad_x[part])
+        else:
+            grad_x[part] += grad_out * (winner == i)
+    return grad_x
 
 
 def max_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[Any, Any]:
-    """out[n, c, y, x] = max_{i,j} x[n, c, y·s + i, x·s + j], and which offset won.
+    """out[n, c, y, x] = max_{i < kH, j < kW} x[n, c, y·s_h + i, x·s_w + j].
 
-    Returns ``(out, winner)``: ``winner`` holds, per output, the index
-    k = i·kW + j of the window element that is the maximum; on ties the first
-    in row-major order wins, as in PyTorch. Both are channels-last in memory.
+    The maximum over a rectangle is the maximum over its rows of the maximum
+    along each row, so 2-D max pooling is two 1-D poolings: along the width
+    (every row of every window), then along the height. On ties the first
+    maximum in row-major order wins, as in PyTorch: the width pass keeps the
+    leftmost, the height pass the topmost row. Returns ``(out, winners)``;
+    ``winners`` (the winning offsets of both passes) is what the backward needs.
     """
-    xp = get_array_module(x)
-    batch, channels, height, width = x.shape
-    out_h = output_size(height, kernel[0], stride[0], 0)
-    out_w = output_size(width, kernel[1], stride[1], 0)
     x_last = channels_last(x)
-    out = None
-    winner = xp.zeros((batch, out_h, out_w, channels), dtype=xp.uint8)
-    for k, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
-        candidate = x_last[:, rows, cols, :]
-        if out is None:
-            out = xp.ascontiguousarray(candidate)
-            continue
-        better = candidate > out  # strict: an earlier offset keeps a tie
-        xp.maximum(out, candidate, out=out)
-        winner[better] = k
-    return channels_first(out), channels_first(winner)
+    along_width, winner_w = max_pool_along(x_last, 2, kernel[1], stride[1])
+    out, winner_h = max_pool_along(along_width, 1, kernel[0], stride[0])
+    return channels_first(out), (winner_w, winner_h)
 
 
 def max_pool2d_backward(
-    grad_out: Any, winner: Any, input_shape: tuple[int, ...], kernel: tuple[int, int],
+    grad_out: Any, winners: tuple[Any, Any], input_shape: tuple[int, ...], kernel: tuple[int, int],
     stride: tuple[int, int],
 ) -> Any:
-    """∂L/∂x[n, c, y·s + i, x·s + j] += g[n, c, y, x] where offset (i, j) won the window (y, x)."""
-    xp = get_array_module(grad_out)
-    batch, channels, height, width = input_shape
-    _, _, out_h, out_w = grad_out.shape
-    g_last = channels_last(grad_out)
-    winner_last = channels_last(winner)
-    grad_x = xp.zeros((batch, height, width, channels), dtype=grad_out.dtype)
-    overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
-    for k, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
-        routed = g_last * (winner_last == k)
-        if overlapping:
-            grad_x[:, rows, cols, :] += routed
-        else:  # disjoint windows: each input pixel gets at most one gradient
-            grad_x[:, rows, cols, :] = routed
+    """∂L/∂x[n, c, y·s_h + i, x·s_w + j] += g[n, c, y, x] where (i, j) won the window (y, x).
+
+    The chain rule through the two passes of :func:`max_pool2d_forward`, in reverse order.
+    """
+    _, _, height, width = input_shape
+    winner_w, winner_h = winners
+    grad_rows = max_unpool_along(channels_last(grad_out), winner_h, 1, height, kernel[0], stride[0])
+    grad_x = max_unpool_along(grad_rows, winner_w, 2, width, kernel[1], stride[1])
     return channels_first(grad_x)
 
 
 def avg_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
-    """out[n, c, y, x] = (1 / (kH·kW)) Σ_{i,j} x[n, c, y·s + i, x·s + j]."""
-    batch, channels, height, width = x.shape
-    out_h = output_size(height, kernel[0], stride[0], 0)
-    out_w = output_size(width, kernel[1], stride[1], 0)
-    x_last = channels_last(x)
-    out = None
-    for _, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
-        window_part = x_last[:, rows, cols, :]
-        out = window_part.copy() if out is None else out + window_part
+    """out[n, c, y, x] = (1 / (kH·kW)) Σ_{i < kH, j < kW} x[n, c, y·s_h + i, x·s_w + j].
+
+    A sum over a rectangle is a sum along the width, then along the height.
+    """
+    out = channels_last(x)
+    for axis, k, s in ((2, kernel[1], stride[1]), (1, kernel[0], stride[0])):
+        count = output_size(out.shape[axis], k, s, 0)
+        total = out[_along(axis, _window(0, s, count))].copy()
+        for i in range(1, k):
+            total += out[_along(axis, _window(i, s, count))]
+        out = total
     out *= 1.0 / (kernel[0] * kernel[1])
     return channels_first(out)
 
@@ -343,12 +375,14 @@ def avg_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int])
 def avg_pool2d_backward(
     grad_out: Any, input_shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int]
 ) -> Any:
-    """∂L/∂x[n, c, y·s + i, x·s + j] += g[n, c, y, x] / (kH·kW) for every offset (i, j)."""
+    """∂L/∂x[n, c, y·s_h + i, x·s_w + j] += g[n, c, y, x] / (kH·kW) for every offset (i, j)."""
     xp = get_array_module(grad_out)
     batch, channels, height, width = input_shape
     _, _, out_h, out_w = grad_out.shape
     share = channels_last(grad_out) * (1.0 / (kernel[0] * kernel[1]))
     grad_x = xp.zeros((batch, height, width, channels), dtype=grad_out.dtype)
-    for _, rows, cols in _pool_offsets(kernel, stride, out_h, out_w):
-        grad_x[:, rows, cols, :] += share
+    for i in range(kernel[0]):
+        rows = _window(i, stride[0], out_h)
+        for j in range(kernel[1]):
+            grad_x[:, rows, _window(j, stride[1], out_w), :] += share
     return channels_first(grad_x)
