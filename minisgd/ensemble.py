@@ -88,9 +88,9 @@ class SnapshotEnsemble:
         chosen = self._chosen(last)
         from minisgd.nn import functional as F
 
-        if not isinstance(x, minisgd.Tensor):
-            x = minisgd.Tensor(x)
         model = self.model
+        if not isinstance(x, minisgd.Tensor):
+            x = minisgd.Tensor(x, device=next(iter(model.parameters())).device)
         current = {name: np.array(to_numpy(value), copy=True) for name, value in model.state_dict().items()}
         was_training = getattr(model, "training", True)
         total = None

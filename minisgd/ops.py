@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minisgd.backend import get_array_module
-from minisgd.tensor import Tensor, _as_array, from_op
+from minisgd.tensor import Tensor, from_op
 
 Operand = Any  # a Tensor, a Python number or an array
 
@@ -46,13 +46,13 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _constant(value: Any, like: Tensor) -> Tensor:
-    """A Python number or an array as a constant tensor beside ``like``.
+    """A Python number or a host array as a constant tensor on ``like``'s device.
 
     Python numbers take ``like``'s floating dtype, so ``x * 2`` stays float32.
     """
     if isinstance(value, (bool, int, float)) and like.dtype.kind == "f":
         return Tensor(get_array_module(like.data).asarray(value, dtype=like.dtype))
-    return Tensor(_as_array(value))
+    return Tensor(value, device=like.device)
 
 
 def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:

@@ -171,7 +171,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut off from the graph (no gradient flows through it)."""
-        return Tensor(self.data)
+        return Tensor(self.data, device=self.device)
 
     def to(self, device: str) -> Tensor:
         """This tensor on ``device`` (itself when already there); gradients flow across."""
@@ -266,10 +266,10 @@ class Tensor:
     def __getitem__(self, index): return ops.getitem(self, index)
 
     # Comparisons give boolean tensors, outside the graph (they have no gradient).
-    def __lt__(self, other): return Tensor(self.data < _plain(other))
-    def __le__(self, other): return Tensor(self.data <= _plain(other))
-    def __gt__(self, other): return Tensor(self.data > _plain(other))
-    def __ge__(self, other): return Tensor(self.data >= _plain(other))
+    def __lt__(self, other): return Tensor(self.data < _plain(other), device=self.device)
+    def __le__(self, other): return Tensor(self.data <= _plain(other), device=self.device)
+    def __gt__(self, other): return Tensor(self.data > _plain(other), device=self.device)
+    def __ge__(self, other): return Tensor(self.data >= _plain(other), device=self.device)
 
     __hash__ = object.__hash__  # tensors are graph nodes, compared by identity
 
@@ -295,7 +295,7 @@ class Tensor:
 
     def argmax(self, axis=None) -> Tensor:
         """Index of the largest element (no gradient)."""
-        return Tensor(self.data.argmax(axis=axis))
+        return Tensor(self.data.argmax(axis=axis), device=self.device)
 
 
 def _plain(value: Any) -> Any:

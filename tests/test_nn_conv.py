@@ -121,7 +121,7 @@ def test_im2col_copies_each_patch_and_col2im_is_its_adjoint(rng):
     # ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every x and c: col2im is the transpose of im2col.
     c = rng.standard_normal(cols.shape)
     back = np.empty_like(x_pad)
-    conv.col2im(c, back, (2, 3))
+    conv.col2im(c.transpose(3, 4, 0, 1, 2, 5), back, (2, 3))  # col2im takes the columns grouped by offset
     assert np.isclose((cols * c).sum(), (x_pad * back).sum(), rtol=1e-12)
 
 

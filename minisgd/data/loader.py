@@ -252,7 +252,7 @@ class DataLoader:
                 x = self._apply_transform(x, rng)
             x = x.astype(self.input_dtype, copy=False)
             y = y.astype(self.target_dtype, copy=False)
-            yield Tensor(backend.to_device(x, self.device)), Tensor(backend.to_device(y, self.device))
+            yield Tensor(x, device=self.device), Tensor(y, device=self.device)
         self._epoch = epoch + 1
 
     def _apply_transform(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

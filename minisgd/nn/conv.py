@@ -9,7 +9,7 @@ through the view ``x.transpose(0, 2, 3, 1)`` of shape (N, H, W, C) and return
 results whose memory is laid out as (N, H, W, C) behind an (N, C, H, W) view.
 Channels-last makes the two things convolution spends its time on fast:
 
-- each im2col row is a run of C contiguous numbers per kernel offset, and
+- one kernel row of a patch is a run of kW·C contiguous numbers, and
 - the output of the matrix product, (N·Ho·Wo, O), *is* the next image in
   channels-last layout, with no transpose.
 
@@ -39,12 +39,12 @@ and back-propagation is two more:
 where g = ∂L/∂out. ``col2im`` sends each entry of ∂L/∂cols back to the input
 pixel it was copied from, adding where patches overlap.
 
-``im2col`` copies one kernel offset (i, j) at a time: for fixed (i, j) the
-pixels x_pad[:, y·s + i, x·s + j] over all (y, x) form one strided slice of the
-image, so the copy is kH·kW slice assignments, each moving every image in the
-block at once. ``col2im`` does the reverse with kH·kW slice *additions*; within
-one offset no input pixel appears twice, so plain ``+=`` on the slice is exact
-(no ``np.add.at`` needed).
+``im2col`` copies one kernel row i at a time: in channels-last memory the
+kW·C numbers of one row of a patch lie side by side, so one strided view of
+the image holds row i of every patch, and the copy is kH slice assignments,
+each moving every image of the block at once. ``col2im`` does the reverse
+with kH·kW slice *additions*; within one offset (i, j) no input pixel appears
+twice, so plain ``+=`` on the slice is exact (no ``np.add.at`` needed).
 
 Blocks of images
 ----------------
@@ -115,38 +115,49 @@ def _window(offset: int, stride: int, count: int) -> slice:
 def im2col(x_pad: Any, cols: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> None:
     """Fill ``cols`` with the patches of ``x_pad`` (both channels-last).
 
-    x_pad: (n, Hp, Wp, C), already padded.
+    x_pad: (n, Hp, Wp, C), already padded, contiguous.
     cols:  (n, Ho, Wo, kH, kW, C), written in place:
 
         cols[n, y, x, i, j, c] = x_pad[n, y·s_h + i, x·s_w + j, c]
 
-    One slice assignment per kernel offset (i, j).
+    In channels-last memory the kW·C numbers (j, c) of one kernel row i of a
+    patch are *contiguous* in x_pad: they start at pixel (y·s_h + i, x·s_w) and
+    run on. So for each kernel row i, one strided view of x_pad, of shape
+    (n, Ho, Wo, kW·C), holds that row of every patch (neighbouring patches
+    overlap in memory, which is fine for reading), and one slice assignment
+    copies it: kH copies of runs of kW·C numbers.
     """
-    _, out_h, out_w, kernel_h, kernel_w, _ = cols.shape
-    stride_h, stride_w = stride
+    xp = get_array_module(x_pad)
+    n, out_h, out_w, kernel_h, kernel_w, channels = cols.shape
+    step_n, step_h, step_w, step_c = x_pad.strides  # bytes between neighbours along each axis
+    cols_by_row = cols.reshape(n, out_h, out_w, kernel_h, kernel_w * channels)
     for i in range(kernel_h):
-        rows = _window(i, stride_h, out_h)
-        for j in range(kernel_w):
-            cols[:, :, :, i, j, :] = x_pad[:, rows, _window(j, stride_w, out_w), :]
+        patch_rows = xp.lib.stride_tricks.as_strided(
+            x_pad[:, i:],
+            shape=(n, out_h, out_w, kernel_w * channels),
+            strides=(step_n, stride[0] * step_h, stride[1] * step_w, step_c),
+        )
+        cols_by_row[:, :, :, i] = patch_rows
 
 
-def col2im(cols: Any, x_pad: Any, stride: tuple[int, int]) -> None:
-    """Add each entry of ``cols`` back to the pixel of ``x_pad`` it came from (the adjoint of im2col).
+def col2im(cols_by_offset: Any, x_pad: Any, stride: tuple[int, int]) -> None:
+    """Add each entry of the columns back to the pixel of ``x_pad`` it came from (the adjoint of im2col).
 
-    cols: (n, Ho, Wo, kH, kW, C);  x_pad: (n, Hp, Wp, C), overwritten:
+    cols_by_offset: (kH, kW, n, Ho, Wo, C), the columns grouped by kernel offset;
+    x_pad: (n, Hp, Wp, C), overwritten:
 
-        x_pad[n, h, w, c] = Σ over (y, x, i, j) with y·s_h + i = h, x·s_w + j = w of cols[n, y, x, i, j, c]
+        x_pad[n, h, w, c] = Σ over (i, j, y, x) with y·s_h + i = h, x·s_w + j = w of cols[i, j, n, y, x, c]
 
-    One slice addition per kernel offset; inside one offset every target pixel
-    is distinct, so ``+=`` adds each contribution exactly once.
+    One slice addition per kernel offset (i, j): inside one offset every target
+    pixel is distinct, so ``+=`` adds each contribution exactly once. Grouping
+    the columns by offset makes each addition read one contiguous block.
     """
-    _, out_h, out_w, kernel_h, kernel_w, _ = cols.shape
-    stride_h, stride_w = stride
+    kernel_h, kernel_w, _, out_h, out_w, _ = cols_by_offset.shape
     x_pad.fill(0)
     for i in range(kernel_h):
-        rows = _window(i, stride_h, out_h)
+        rows = _window(i, stride[0], out_h)
         for j in range(kernel_w):
-            x_pad[:, rows, _window(j, stride_w, out_w), :] += cols[:, :, :, i, j, :]
+            x_pad[:, rows, _window(j, stride[1], out_w), :] += cols_by_offset[i, j]
 
 
 def weight_rows(weight: Any) -> Any:
@@ -178,6 +189,10 @@ class _Padder:
         padded[:, self.pad_h : self.pad_h + self.height, self.pad_w : self.pad_w + self.width] = block
         return padded
 
+    def crop(self, padded: Any) -> Any:
+        """The unpadded (n, H, W, C) interior of a padded array."""
+        return padded[:, self.pad_h : self.pad_h + self.height, self.pad_w : self.pad_w + self.width]
+
 
 def conv2d_forward(
     x: Any, weight: Any, bias: Any | None, stride: tuple[int, int], padding: tuple[int, int]
@@ -195,17 +210,17 @@ def conv2d_forward(
     out_h = output_size(height, kernel_h, stride[0], padding[0])
     out_w = output_size(width, kernel_w, stride[1], padding[1])
     patch = kernel_h * kernel_w * channels
+    pixels = out_h * out_w
     dtype = xp.result_type(x.dtype, weight.dtype)
 
     w_rows = weight_rows(weight)
     out = xp.empty((batch, out_h, out_w, out_channels), dtype=dtype)
-    out_rows = out.reshape(batch * out_h * out_w, out_channels)
+    out_rows = out.reshape(batch * pixels, out_channels)
 
-    per_block = images_per_block(batch, out_h * out_w * patch * dtype.itemsize, device_of(x))
+    per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
     padder = _Padder(xp, per_block, height, width, channels, padding, dtype)
     cols = xp.empty((per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype=dtype)
     x_last = channels_last(x)
-    pixels = out_h * out_w
     for start, stop in _blocks(batch, per_block):
         n = stop - start
         block_cols = cols[:n]
@@ -229,10 +244,13 @@ def conv2d_backward(
     """Gradients of the convolution: (∂L/∂x, ∂L/∂w, ∂L/∂b) given g = ∂L/∂out.
 
         ∂L/∂w_rows = Σ_blocks gᵀ · cols          ∂L/∂b = Σ_{n,y,x} g[n, :, y, x]
-        ∂L/∂x      = col2im(g · w_rows), cropped to the unpadded image
+        ∂L/∂cols   = g · w_rows                  ∂L/∂x = col2im(∂L/∂cols), cropped to the image
 
-    The block's ``cols`` buffer is reused for ∂L/∂cols once ∂L/∂w has used it.
-    ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None unless ``need_bias_grad``.
+    ∂L/∂cols is computed one kernel offset at a time, g · w[:, :, i, j] for
+    each (i, j), so that it comes out grouped by offset, the layout col2im
+    reads fastest; it reuses the block's ``cols`` buffer once ∂L/∂w has used
+    the columns. ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None
+    unless ``need_bias_grad``.
     """
     xp = get_array_module(x)
     batch, channels, height, width = x.shape
@@ -244,27 +262,28 @@ def conv2d_backward(
 
     # g as the matrix (N·Ho·Wo, O); a copy only when g is not channels-last already.
     g_rows = xp.ascontiguousarray(channels_last(grad_out)).reshape(batch * pixels, out_channels)
-    w_rows = weight_rows(weight)
     grad_w_rows = xp.zeros((out_channels, patch), dtype=dtype)
     grad_x = xp.empty((batch, height, width, channels), dtype=dtype) if need_input_grad else None
+    # w[:, :, i, j] for every offset, each a contiguous (O, C) matrix.
+    w_by_offset = xp.ascontiguousarray(weight.transpose(2, 3, 0, 1))
 
     per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
     padder = _Padder(xp, per_block, height, width, channels, padding, dtype)
     grad_pad = xp.empty_like(padder.buffer)  # ∂L/∂x_pad of one block
-    pad_h, pad_w = padding
     cols = xp.empty((per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype=dtype)
     x_last = channels_last(x)
     for start, stop in _blocks(batch, per_block):
         n = stop - start
         block_cols = cols[:n]
-        cols_matrix = block_cols.reshape(n * pixels, patch)
         g_block = g_rows[start * pixels : stop * pixels]
         im2col(padder.pad(x_last[start:stop]), block_cols, (kernel_h, kernel_w), stride)
-        grad_w_rows += g_block.T @ cols_matrix
+        grad_w_rows += g_block.T @ block_cols.reshape(n * pixels, patch)
         if need_input_grad:
-            xp.matmul(g_block, w_rows, out=cols_matrix)  # ∂L/∂cols, in the same buffer
-            col2im(block_cols, grad_pad[:n], stride)
-            grad_x[start:stop] = grad_pad[:n, pad_h : pad_h + height, pad_w : pad_w + width]
+            # ∂L/∂cols grouped by offset, (kH, kW, n·Ho·Wo, C), in the same buffer
+            grad_cols = block_cols.reshape(kernel_h, kernel_w, n * pixels, channels)
+            xp.matmul(g_block, w_by_offset, out=grad_cols)
+            col2im(grad_cols.reshape(kernel_h, kernel_w, n, out_h, out_w, channels), grad_pad[:n], stride)
+            grad_x[start:stop] = padder.crop(grad_pad[:n])
 
     grad_w = grad_w_rows.reshape(out_channels, kernel_h, kernel_w, channels).transpose(0, 3, 1, 2)
     grad_b = g_rows.sum(axis=0) if need_bias_grad else None

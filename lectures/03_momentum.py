@@ -1,0 +1,275 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · SGD with momentum
+#
+# *Recitation: "SGD with momentum".*
+#
+# Plain SGD steps along the current gradient only: $W \leftarrow W - \alpha\,\nabla L$.
+# Momentum keeps a *velocity* $V$, a running sum of past steps, and moves along it:
+#
+# $$V \leftarrow \beta V + \alpha\,\nabla L, \qquad W \leftarrow W - V \qquad (V_0 = 0).$$
+#
+# Directions in which the gradient keeps its sign build up speed (up to
+# $1/(1-\beta)$ times the plain step); directions in which it flips sign
+# (zig-zagging across a ravine) cancel out in $V$.
+#
+# In minisgd this recitation form is `optim.HeavyBallSGD(params, lr=α, momentum=β)`.
+# PyTorch writes momentum differently, `optim.SGD(params, lr=α, momentum=β)`:
+#
+# $$b \leftarrow \beta b + \nabla L \;(b = \nabla L \text{ on the first step}), \qquad W \leftarrow W - \alpha\, b .$$
+#
+# Below: a ravine, the worked example, and where the two forms part ways.
+#
+# Run it: `python lectures/03_momentum.py` (`--full`, `--smoke`, `--out DIR`).
+
+# %%
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # save figures to files; no window needed
+import matplotlib.pyplot as plt
+import numpy as np
+
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+try:
+    import minisgd
+except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
+    sys.path.insert(0, str(HERE.parent))
+    import minisgd
+from minisgd import optim, schedules
+
+parser = argparse.ArgumentParser(description="Momentum: a ravine, the worked example, two forms.")
+parser.add_argument("--full", action="store_true", help="more steps")
+parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
+parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
+args = parser.parse_args([] if "ipykernel" in sys.modules else None)
+
+STEPS = 60 if args.smoke else 300 if args.full else 100
+args.out.mkdir(parents=True, exist_ok=True)
+plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
+started = time.perf_counter()
+
+# %% [markdown]
+# ## A ravine: an ill-conditioned quadratic
+#
+# $$L(w_1, w_2) = \tfrac12\,(0.1\, w_1^2 + 10\, w_2^2)$$
+#
+# is 100 times steeper across ($w_2$) than along ($w_1$): its condition number
+# is $\kappa = 10 / 0.1 = 100$. A step size that is safe across the ravine
+# ($\alpha < 2/10$) is tiny along it, so plain gradient descent zig-zags from
+# wall to wall while creeping along the floor.
+
+# %%
+CURVATURE = np.array([0.1, 10.0])  # the eigenvalues of the Hessian
+LR = 0.17
+START = (-10.0, 1.0)
+
+
+def ravine(w):
+    """L(w) = ½ (0.1 w₁² + 10 w₂²), for a tensor w of shape (..., 2)."""
+    return 0.5 * (minisgd.Tensor(CURVATURE) * w * w).sum(axis=-1)
+
+
+def run(optimizer_class, steps, **options):
+    """Minimise the ravine from START; return the points visited, shape (steps + 1, 2)."""
+    w = minisgd.Tensor(np.array(START), requires_grad=True)  # float64
+    optimizer = optimizer_class([w], **options)
+    path = [w.numpy().copy()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        ravine(w).backward()
+        optimizer.step()
+        path.append(w.numpy().copy())
+    return np.array(path)
+
+
+def ravine_loss(path):
+    """L at every point of a path (no gradient needed)."""
+    with minisgd.no_grad():
+        return ravine(minisgd.Tensor(path)).numpy()
+
+
+betas = [0.0, 0.5, 0.9]
+paths = {beta: run(optim.HeavyBallSGD, STEPS, lr=LR, momentum=beta) for beta in betas}
+print(f"ravine L = ½(0.1 w₁² + 10 w₂²), start {START}, α = {LR}, {STEPS} steps (recitation form)")
+for beta, path in paths.items():
+    losses = ravine_loss(path)
+    below = np.flatnonzero(losses < 1e-3)
+    reached = f"step {below[0]}" if below.size else f"not within {STEPS} steps"
+    print(f"  β = {beta}: L after {STEPS} steps = {losses[-1]:.2e}; L < 1e-3 first at {reached}")
+
+# %% [markdown]
+# With $\beta = 0$ the path zig-zags and crawls. With $\beta = 0.5$ the
+# zig-zag is damped and the ball rolls faster along the floor. With
+# $\beta = 0.9$ it is fastest along the floor (lowest loss after 100 steps), but
+# it overshoots: a heavy ball with little friction ($1 - \beta$) swings from wall
+# to wall and past the minimum, and its swing dies out only slowly (as
+# $\sqrt\beta$ per step here).
+
+# %%
+grid_1 = np.linspace(-11, 5, 161)
+grid_2 = np.linspace(-1.6, 1.6, 121)
+G1, G2 = np.meshgrid(grid_1, grid_2)
+surface = ravine_loss(np.stack([G1, G2], axis=-1))
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.6, 1]})
+ax1.contour(G1, G2, surface, levels=np.geomspace(0.01, surface.max(), 14), cmap="Greys", linewidths=0.8)
+colors = {0.0: "C3", 0.5: "C0", 0.9: "C2"}
+shown = min(STEPS, 60)
+for beta, path in paths.items():
+    ax1.plot(path[: shown + 1, 0], path[: shown + 1, 1], "o-", ms=2.5, lw=1.4, color=colors[beta], label=f"β = {beta}")
+    losses = ravine_loss(path)
+    ax2.semilogy(losses, lw=2, color=colors[beta], label=f"β = {beta}")
+ax1.plot(*START, "ks", ms=8)
+ax1.plot(0, 0, "k*", ms=14)
+ax1.set_xlabel("$w_1$ (along the ravine)")
+ax1.set_ylabel("$w_2$ (across)")
+ax1.set_title(f"Paths of the first {shown} steps, α = {LR}")
+ax1.legend(loc="upper right")
+ax2.set_xlabel("step t")
+ax2.set_ylabel("loss L")
+ax2.set_title("Loss per step")
+ax2.grid(True, which="major", alpha=0.3)
+ax2.legend()
+fig.tight_layout()
+fig.savefig(args.out / "03_ravine_trajectories.png", dpi=120)
+plt.close(fig)
+
+# %% [markdown]
+# ## The worked example
+#
+# Loss $L(w) = w^2/2$, so $\nabla L = w$; start at $w_0 = 1$ with $\alpha = 0.1$ and $\beta = 0.9$:
+#
+# | step | recitation: $V \leftarrow \beta V + \alpha w$ | $W \leftarrow W - V$ |
+# |---|---|---|
+# | 1 | $V_1 = 0.9 \cdot 0 + 0.1 \cdot 1 = 0.1$ | $w_1 = 1 - 0.1 = 0.9$ |
+# | 2 | $V_2 = 0.9 \cdot 0.1 + 0.1 \cdot 0.9 = 0.18$ | $w_2 = 0.9 - 0.18 = 0.72$ |
+#
+# The second step (0.18) is larger than the first (0.1) although the gradient
+# shrank from 1 to 0.9: that is the momentum. PyTorch's form gives the same
+# numbers ($b_1 = 1, b_2 = 0.9 \cdot 1 + 0.9 = 1.8$, steps $\alpha b$ = 0.1, 0.18).
+# **Nesterov** momentum evaluates the step at the look-ahead: PyTorch moves along
+# $\nabla L + \beta b$, so the first step is $0.1 \cdot (1 + 0.9 \cdot 1) = 0.19$ and $w_1 = 0.81$.
+#
+# We let minisgd's optimizers do it, and read the velocity back from
+# `state_dict()` (`"buffer.0"`: V for the recitation form, b for PyTorch's).
+
+
+# %%
+def worked_example(optimizer_class, steps=2, **options):
+    """Two steps on L = w²/2 from w₀ = 1; return the w's, the steps taken and the buffers."""
+    w = minisgd.Tensor(np.array([1.0]), requires_grad=True)  # float64: exact decimals
+    optimizer = optimizer_class([w], lr=0.1, momentum=0.9, **options)
+    ws, buffers = [w.item()], []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (w * w / 2).sum().backward()  # L = w²/2, so ∇L = w
+        optimizer.step()
+        ws.append(w.item())
+        buffers.append(optimizer.state_dict()["buffer.0"].item())
+    return ws, [ws[i] - ws[i + 1] for i in range(steps)], buffers
+
+
+print("\nworked example: L = w²/2, w0 = 1, α = 0.1, β = 0.9")
+for name, optimizer_class, buffer_name in [
+    ("recitation form (HeavyBallSGD)", optim.HeavyBallSGD, "V"),
+    ("PyTorch form (SGD)", optim.SGD, "b"),
+]:
+    ws, steps, buffers = worked_example(optimizer_class)
+    print(f"  {name:31s}: step 1 = {steps[0]:.4f}, step 2 = {steps[1]:.4f};  "
+          f"w1 = {ws[1]:.4f}, w2 = {ws[2]:.4f};  {buffer_name}1 = {buffers[0]:.4f}, {buffer_name}2 = {buffers[1]:.4f}")
+ws, steps, _ = worked_example(optim.SGD, steps=1, nesterov=True)
+print(f"  {'Nesterov (SGD, nesterov=True)':31s}: step 1 = {steps[0]:.4f};  w1 = {ws[1]:.4f}")
+
+# %% [markdown]
+# ## The two forms under a decaying learning rate
+#
+# With a constant $\alpha$ the forms are the same algorithm: $V = \alpha\, b$ at
+# every step, so the iterates agree (to rounding).
+#
+# When $\alpha$ changes they do not. Take the recitation's **step decay**,
+# $\alpha \times 0.1$ at a milestone (`schedules.step`):
+#
+# - PyTorch multiplies the *whole* buffer by today's rate, $W \leftarrow W - \alpha_t b$:
+#   the step shrinks ten-fold at once.
+# - The recitation form keeps the old, larger rates inside $V$: only the new
+#   gradient gets the small $\alpha_t$, and the old velocity fades as $\beta^k$,
+#   so the ball keeps rolling for a while after the decay.
+#
+# Neither is wrong, but a schedule tuned for one form does not give the same
+# run with the other. (Keras uses the recitation form; PyTorch and optax the other.)
+
+# %%
+DECAY_AT = 20
+decayed = schedules.step(LR, step_size=DECAY_AT, gamma=0.1)  # α for t < 20, then 0.1 α, …
+runs = {}
+for schedule_name, lr in [("constant α", LR), ("step decay", decayed)]:
+    for form, optimizer_class in [("recitation", optim.HeavyBallSGD), ("PyTorch", optim.SGD)]:
+        runs[schedule_name, form] = run(optimizer_class, STEPS, lr=lr, momentum=0.9)
+
+print(f"\nrecitation form vs PyTorch form on the ravine, β = 0.9, {STEPS} steps:")
+for schedule_name in ["constant α", "step decay"]:
+    difference = np.max(np.abs(runs[schedule_name, "recitation"] - runs[schedule_name, "PyTorch"]))
+    print(f"  {schedule_name:10s}: max |W_recitation − W_PyTorch| = {difference:.3e}   "
+          f"(final L: recitation {ravine_loss(runs[schedule_name, 'recitation'])[-1]:.3e}, "
+          f"PyTorch {ravine_loss(runs[schedule_name, 'PyTorch'])[-1]:.3e})")
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+t = np.arange(STEPS)
+styles = {"recitation": dict(color="C2", lw=2.5), "PyTorch": dict(color="C4", lw=1.5, ls="--")}
+for form in ["recitation", "PyTorch"]:
+    path = runs["step decay", form]
+    step_length = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    ax1.semilogy(t, step_length, label=f"{form} form", **styles[form])
+ax1.semilogy(t, decayed(t), color="gray", lw=1, ls=":", label=r"$\alpha_t$ (step decay)")
+ax1.axvline(DECAY_AT, color="k", lw=0.8)
+ax1.set_xlabel("step t")
+ax1.set_ylabel(r"step length $\Vert W_{t+1} - W_t \Vert$")
+ax1.set_title(rf"Step decay ($\alpha \times 0.1$ every {DECAY_AT} steps): the step")
+ax1.legend(loc="lower left")
+faded = {"recitation": dict(color="C7", lw=4, alpha=0.5), "PyTorch": dict(color="k", lw=1.2, ls="--")}
+for form in ["recitation", "PyTorch"]:
+    ax2.semilogy(ravine_loss(runs["constant α", form]), label=f"{form}, constant α", **faded[form])
+for form in ["recitation", "PyTorch"]:
+    ax2.semilogy(ravine_loss(runs["step decay", form]), label=f"{form}, step decay", **styles[form])
+ax2.axvline(DECAY_AT, color="k", lw=0.8)
+ax2.set_xlabel("step t")
+ax2.set_ylabel("loss L")
+ax2.set_title("Same at constant α, different under decay")
+ax2.legend(fontsize=10)
+for ax in (ax1, ax2):
+    ax.grid(True, which="major", alpha=0.3)
+fig.tight_layout()
+fig.savefig(args.out / "03_recitation_vs_pytorch_under_decay.png", dpi=120)
+plt.close(fig)
+
+# %% [markdown]
+# ## What to take away
+#
+# - Momentum $V \leftarrow \beta V + \alpha\nabla L$, $W \leftarrow W - V$ speeds
+#   up along consistent directions and damps the zig-zag; with large $\beta$ it
+#   overshoots and oscillates before settling.
+# - $\beta = 0.9$ is the usual default: worked example steps 0.1 → 0.18.
+# - Read which form a library uses before you port a learning-rate schedule:
+#   at constant $\alpha$ they agree, after a decay they do not.
+
+# %%
+print(f"\nfigures saved in {args.out}/: 03_ravine_trajectories.png, 03_recitation_vs_pytorch_under_decay.png")
+print(f"done in {time.perf_counter() - started:.1f} s")
