@@ -104,7 +104,7 @@ design = np.stack([x, np.ones_like(x)], axis=1)
 w_opt, b_opt = np.linalg.lstsq(design, y, rcond=None)[0]
 xt, yt = minisgd.Tensor(x), minisgd.Tensor(y)
 with minisgd.no_grad():
-    F_opt = loss(minisgd.Tensor(np.float64(w_opt)), minisgd.Tensor(np.float64(b_opt)), xt, yt).item()
+    F_opt = loss(minisgd.Tensor(np.array([w_opt])), minisgd.Tensor(np.array([b_opt])), xt, yt).item()
 print(f"data: N = {N}, true line w* = {float(true_w[0]):.3f}, b* = {true_b:.3f}")
 print(f"least squares: w_opt = {w_opt:.4f}, b_opt = {b_opt:.4f}, F(w_opt) = {F_opt:.4f}")
 
@@ -124,8 +124,8 @@ print(f"least squares: w_opt = {w_opt:.4f}, b_opt = {b_opt:.4f}, F(w_opt) = {F_o
 # %%
 def train(batch_size, n_updates, seed=0):
     """Run SGD on the line fit; return the path of (w, b), F after each update, and the gradient count."""
-    w = minisgd.Tensor(np.float64(START[0]), requires_grad=True)
-    b = minisgd.Tensor(np.float64(START[1]), requires_grad=True)
+    w = minisgd.Tensor(np.array([START[0]]), requires_grad=True)  # shape (1,), float64
+    b = minisgd.Tensor(np.array([START[1]]), requires_grad=True)
     optimizer = optim.SGD([w, b], lr=LR)
     loader = DataLoader((x, y), batch_size=batch_size, shuffle=True, seed=seed)
     path, losses, evaluations = [START], [], [0]
@@ -254,10 +254,10 @@ def per_example_gradients(point):
     """∇F_i at (w, b) = point, for every example i: an (N, 2) array of (∂F_i/∂w, ∂F_i/∂b)."""
     grads = []
     for xb, yb in DataLoader((x, y), batch_size=1, shuffle=False):
-        w = minisgd.Tensor(np.float64(point[0]), requires_grad=True)
-        b = minisgd.Tensor(np.float64(point[1]), requires_grad=True)
+        w = minisgd.Tensor(np.array([point[0]]), requires_grad=True)
+        b = minisgd.Tensor(np.array([point[1]]), requires_grad=True)
         loss(w, b, xb, yb).backward()
-        grads.append((float(w.grad), float(b.grad)))
+        grads.append((w.grad.item(), b.grad.item()))
     return np.array(grads)
 
 

@@ -99,7 +99,7 @@ def loss(w, b, x, s):
 def new_parameters():
     """w = 0, b = 0: every prediction starts at p = ½."""
     return (minisgd.Tensor(np.zeros(2), requires_grad=True),
-            minisgd.Tensor(np.zeros(()), requires_grad=True))
+            minisgd.Tensor(np.zeros(1), requires_grad=True))
 
 
 def gradient(w, b, x, s):
@@ -107,7 +107,7 @@ def gradient(w, b, x, s):
     w.zero_grad()
     b.zero_grad()
     loss(w, b, x, s).backward()
-    return np.concatenate([w.grad.ravel(), np.ravel(b.grad)])
+    return np.concatenate([w.grad, b.grad])
 
 
 print(f"data: two blobs, N = {N} examples, 2 features; model p = σ(x·w + b)")

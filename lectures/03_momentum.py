@@ -111,8 +111,8 @@ print(f"ravine L = ½(0.1 w₁² + 10 w₂²), start {START}, α = {LR}, {STEPS}
 for beta, path in paths.items():
     losses = ravine_loss(path)
     below = np.flatnonzero(losses < 1e-3)
-    reached = f"step {below[0]}" if below.size else f"not within {STEPS} steps"
-    print(f"  β = {beta}: L after {STEPS} steps = {losses[-1]:.2e}; L < 1e-3 first at {reached}")
+    reached = f"first at step {below[0]}" if below.size else f"not within {STEPS} steps"
+    print(f"  β = {beta}: L after {STEPS} steps = {losses[-1]:.2e}; L < 1e-3 {reached}")
 
 # %% [markdown]
 # With $\beta = 0$ the path zig-zags and crawls. With $\beta = 0.5$ the
@@ -203,8 +203,9 @@ print(f"  {'Nesterov (SGD, nesterov=True)':31s}: step 1 = {steps[0]:.4f};  w1 = 
 # With a constant $\alpha$ the forms are the same algorithm: $V = \alpha\, b$ at
 # every step, so the iterates agree (to rounding).
 #
-# When $\alpha$ changes they do not. Take the recitation's **step decay**,
-# $\alpha \times 0.1$ at a milestone (`schedules.step`):
+# When $\alpha$ changes they do not. Take a **step decay** like the recitation's
+# (which multiplies α by 0.1 after epochs 30, 60, 90), here $\alpha \times 0.1$
+# every 20 steps, `schedules.step(α, step_size=20, gamma=0.1)`:
 #
 # - PyTorch multiplies the *whole* buffer by today's rate, $W \leftarrow W - \alpha_t b$:
 #   the step shrinks ten-fold at once.

@@ -165,14 +165,15 @@ filled = ax1.contourf(A, B, surface, levels=levels, cmap="viridis", norm=matplot
 ax1.contour(A, B, surface, levels=levels, colors="white", linewidths=0.4, alpha=0.6)
 fig.colorbar(filled, ax=ax1, label="loss L (log scale)", format="%.2g")
 for name, path in methods.items():
-    ax1.plot(path[:, 0], path[:, 1], "-", lw=1.8, color=colors[name], label=name)
+    width = 3.5 if name.startswith("GD") else 1.5  # GD wide, so that SGD's path on top of it shows both
+    ax1.plot(path[:, 0], path[:, 1], "-", lw=width, color=colors[name], label=name)
     ax2.semilogy(loss_along(path) - L_min, lw=2, color=colors[name], label=name)
 ax1.plot(*START, "ws", ms=9, mec="k", label="start")
 ax1.plot([minimum[0], -minimum[0]], [minimum[1], -minimum[1]], "r*", ms=16, mec="k", label="minima")
 ax1.plot(0, 0, "wX", ms=11, mec="k", label="saddle")
 ax1.set_xlabel("a (output weight)")
 ax1.set_ylabel("b (input weight)")
-ax1.set_title(r"Loss surface of $\hat y = a \tanh(b x)$")
+ax1.set_title(r"Loss surface of $\hat y = a\,\tanh(b\,x)$")
 ax1.legend(loc="lower right", fontsize=9.5, framealpha=0.9)
 ax2.set_xlabel("update")
 ax2.set_ylabel(r"$L - L_{\min}$")
@@ -191,19 +192,20 @@ plt.close(fig)
 
 # %%
 fig = plt.figure(figsize=(11, 7))
-ax = fig.add_subplot(projection="3d")
+ax = fig.add_subplot(projection="3d", computed_zorder=False)  # draw in the order given: paths on top
 ax.plot_surface(A, B, np.log10(surface), cmap="viridis", alpha=0.75, linewidth=0, antialiased=True,
-                rstride=2, cstride=2)
+                rstride=2, cstride=2, zorder=1)
 for name, path in methods.items():
-    ax.plot(path[:, 0], path[:, 1], np.log10(loss_along(path)) + 0.03, "-", lw=2.2, color=colors[name], label=name)
-ax.scatter(*START, np.log10(loss_along(START)) + 0.03, color="k", s=40, label="start")
+    height = np.log10(loss_along(path)) + 0.03  # just above the surface
+    ax.plot(path[:, 0], path[:, 1], height, "-", lw=2.2, color=colors[name], label=name, zorder=3)
+ax.scatter(*START, np.log10(loss_along(START)) + 0.03, color="k", s=40, label="start", zorder=4)
 ax.scatter([minimum[0], -minimum[0]], [minimum[1], -minimum[1]], [np.log10(L_min)] * 2, color="red", marker="*",
-           s=150, label="minima")
+           s=150, label="minima", zorder=4)
 ax.set_xlabel("a", labelpad=8)
 ax.set_ylabel("b", labelpad=8)
 ax.set_zlabel(r"$\log_{10} L$", labelpad=8)
-ax.view_init(elev=38, azim=-120)
-ax.set_title(r"Loss surface of $\hat y = a \tanh(b x)$ with GD, SGD and momentum")
+ax.view_init(elev=40, azim=-60)
+ax.set_title(r"Loss surface of $\hat y = a\,\tanh(b\,x)$ with GD, SGD and momentum")
 ax.legend(loc="upper left", fontsize=10)
 fig.tight_layout()
 fig.savefig(args.out / "08_loss_landscape_3d.png", dpi=120)

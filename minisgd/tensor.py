@@ -231,7 +231,9 @@ class Tensor:
             if node_grad is None:
                 continue
             if node.is_leaf:
-                node.grad = node_grad if node.grad is None else node.grad + node_grad
+                total = node_grad if node.grad is None else node.grad + node_grad
+                # NumPy turns 0-d results into scalars; .grad is always an array (updatable in place).
+                node.grad = xp.asarray(total)
                 continue
             if node._backward is None:
                 raise RuntimeError(

@@ -213,3 +213,27 @@ def test_pooling_keeps_float32(rng):
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
     out, _ = conv.max_pool2d_forward(x, (2, 2), (2, 2))
     assert out.dtype == np.float32 and conv.avg_pool2d_forward(x, (2, 2), (2, 2)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "kernel, padding", [((3, 3), (1, 1)), ((3, 2), (0, 1)), ((5, 5), (4, 4)), ((2, 3), (0, 0))]
+)
+def test_stride_1_backward_without_col2im_agrees_with_the_col2im_route(rng, kernel, padding):
+    x = rng.standard_normal((3, 2, 6, 5))
+    w = rng.standard_normal((4, 2) + kernel)
+    out = conv.conv2d_forward(x, w, None, (1, 1), padding)
+    g_last = np.ascontiguousarray(conv.channels_last(rng.standard_normal(out.shape)))
+    via_col2im = conv._backward_col2im(g_last, x, w, (1, 1), padding, need_input_grad=True)
+    without = conv._backward_stride_1(g_last, x, w, padding)
+    for a, b in zip(without, via_col2im):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_padding_as_large_as_the_kernel_takes_the_col2im_route(rng):
+    """1×1 kernel with padding 1: the border outputs see only padding; x's gradient ignores them."""
+    x, w, b = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 3, 1, 1)), rng.standard_normal(2)
+    out = conv.conv2d_forward(x, w, b, (1, 1), (1, 1))
+    np.testing.assert_allclose(out, direct_conv2d(x, w, b, (1, 1), (1, 1)), atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    for got, expected in zip(conv.conv2d_backward(g, x, w, (1, 1), (1, 1)), direct_conv2d_grads(x, w, g, (1, 1), (1, 1))):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

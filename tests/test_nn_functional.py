@@ -195,3 +195,20 @@ def test_linear_and_mse_reject_mismatched_shapes():
         F.linear(Tensor(np.zeros((2, 4))), Tensor(np.zeros((5, 3))))
     with pytest.raises(ValueError, match=r"mse_loss: .* got \(2,\) and \(3,\)"):
         F.mse_loss(Tensor(np.zeros(2)), Tensor(np.zeros(3)))
+
+
+def test_inplace_relu_overwrites_its_input_and_back_propagates_the_same(rng):
+    w = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    x = Tensor(rng.standard_normal((5, 4)))
+    hidden = F.linear(x, w)  # a linear layer's output: nothing else needs it
+    before = hidden.numpy().copy()
+    out = F.relu(hidden, inplace=True)
+    assert out.data is hidden.data
+    np.testing.assert_array_equal(out.numpy(), np.maximum(before, 0))
+    out.sum().backward()
+    np.testing.assert_allclose(w.grad, ((before > 0).astype(float)).T @ x.numpy(), rtol=1e-12)
+
+
+def test_inplace_relu_refuses_a_leaf_that_requires_grad():
+    with pytest.raises(ValueError, match="would overwrite a leaf tensor that requires grad"):
+        F.relu(Tensor(np.ones(3), requires_grad=True), inplace=True)

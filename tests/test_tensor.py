@@ -166,3 +166,21 @@ def test_asking_for_cuda_without_cupy_says_how_to_install(monkeypatch):
         Tensor([1.0]).to("cuda")
     with pytest.raises(ValueError, match="device must be one of 'cpu', 'cuda'; got 'gpu'"):
         Tensor([1.0]).to("gpu")
+
+
+def test_the_gradient_of_a_0d_tensor_is_an_array_and_momentum_on_it_is_exact():
+    """NumPy returns scalars from 0-d arithmetic; .grad must still be an array an optimizer can update in place.
+
+    Loss w²/2 from w₀ = 1 with α = 0.1, μ = 0.9 (PyTorch's rule): b₁ = 1, b₂ = 1.8, b₃ = 2.34,
+    so w₁ = 0.9, w₂ = 0.72, w₃ = 0.72 − 0.234 = 0.486.
+    """
+    from minisgd import optim
+
+    w = Tensor(np.array(1.0), requires_grad=True)
+    optimizer = optim.SGD([w], lr=0.1, momentum=0.9)
+    for expected in (0.9, 0.72, 0.486):
+        optimizer.zero_grad()
+        (0.5 * w * w).sum().backward()
+        assert w.grad.shape == () and not isinstance(w.grad, np.generic)
+        optimizer.step()
+        assert w.item() == pytest.approx(expected, rel=1e-12)

@@ -72,7 +72,10 @@ windows or pixels.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from minisgd.backend import device_of, get_array_module
 
@@ -166,6 +169,29 @@ def weight_rows(weight: Any) -> Any:
     return weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)
 
 
+_scratch_buffers: dict[tuple[str, Any], Any] = {}
+
+
+def scratch(xp: Any, role: str, shape: tuple[int, ...], dtype: Any) -> Any:
+    """A work array of ``shape`` whose old contents are garbage, reused from call to call on the CPU.
+
+    The columns and padded blocks are needed only inside one call. Allocating
+    them afresh at every call makes the operating system hand over new pages
+    each time (a page fault per 4 KB, a measurable cost at these sizes), so on
+    the CPU one flat buffer per ``role`` serves every layer, grown when a
+    larger one is needed. (CuPy keeps its own memory pool; there a plain
+    ``empty`` is already cheap.) Not safe for two threads at once.
+    """
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
+    size = math.prod(shape)
+    key = (role, np.dtype(dtype))
+    buffer = _scratch_buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch_buffers[key] = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
 def _blocks(batch: int, per_block: int):
     for start in range(0, batch, per_block):
         yield start, min(start + per_block, batch)
@@ -178,10 +204,9 @@ class _Padder:
                  padding: tuple[int, int], dtype: Any) -> None:
         self.pad_h, self.pad_w = padding
         self.height, self.width = height, width
-        # The border is zeroed once; each block overwrites only the interior.
-        self.buffer = xp.zeros(
-            (images, height + 2 * self.pad_h, width + 2 * self.pad_w, channels), dtype=dtype
-        )
+        shape = (images, height + 2 * self.pad_h, width + 2 * self.pad_w, channels)
+        self.buffer = scratch(xp, "padded", shape, dtype)
+        self.buffer.fill(0)  # the border is zeroed once; each block overwrites only the interior
 
     def pad(self, block: Any) -> Any:
         """``block`` (n, H, W, C) surrounded by zeros: the first n images of the buffer."""
@@ -219,7 +244,7 @@ def conv2d_forward(
 
     per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
     padder = _Padder(xp, per_block, height, width, channels, padding, dtype)
-    cols = xp.empty((per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype=dtype)
+    cols = scratch(xp, "cols", (per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype)
     x_last = channels_last(x)
     for start, stop in _blocks(batch, per_block):
         n = stop - start
@@ -243,25 +268,51 @@ def conv2d_backward(
 ) -> tuple[Any | None, Any, Any | None]:
     """Gradients of the convolution: (∂L/∂x, ∂L/∂w, ∂L/∂b) given g = ∂L/∂out.
 
-        ∂L/∂w_rows = Σ_blocks gᵀ · cols          ∂L/∂b = Σ_{n,y,x} g[n, :, y, x]
-        ∂L/∂cols   = g · w_rows                  ∂L/∂x = col2im(∂L/∂cols), cropped to the image
+        ∂L/∂b[o] = Σ_{n,y,x} g[n, o, y, x]
 
-    ∂L/∂cols is computed one kernel offset at a time, g · w[:, :, i, j] for
-    each (i, j), so that it comes out grouped by offset, the layout col2im
-    reads fastest; it reuses the block's ``cols`` buffer once ∂L/∂w has used
-    the columns. ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None
-    unless ``need_bias_grad``.
+    and ∂L/∂w, ∂L/∂x by one of two routes that give the same numbers:
+
+    - stride 1 (the usual case) with an input gradient: :func:`_backward_stride_1`,
+      which needs no col2im;
+    - otherwise :func:`_backward_col2im`, the textbook im2col/col2im route.
+
+    ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None unless ``need_bias_grad``.
+    """
+    xp = get_array_module(x)
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    # g channels-last, (N, Ho, Wo, O); a copy only when it is not channels-last already.
+    g_last = xp.ascontiguousarray(channels_last(grad_out))
+    grad_b = g_last.reshape(-1, out_channels).sum(axis=0) if need_bias_grad else None
+    if need_input_grad and stride == (1, 1) and padding[0] < kernel_h and padding[1] < kernel_w:
+        grad_x, grad_w = _backward_stride_1(g_last, x, weight, padding)
+    else:
+        grad_x, grad_w = _backward_col2im(g_last, x, weight, stride, padding, need_input_grad)
+    return grad_x, grad_w, grad_b
+
+
+def _backward_col2im(
+    g_last: Any, x: Any, weight: Any, stride: tuple[int, int], padding: tuple[int, int],
+    need_input_grad: bool,
+) -> tuple[Any | None, Any]:
+    """∂L/∂x and ∂L/∂w through the columns, for any stride:
+
+        ∂L/∂w_rows = Σ_blocks gᵀ · cols      ∂L/∂cols = g · w_rows      ∂L/∂x = col2im(∂L/∂cols), cropped
+
+    The block's columns are rebuilt from x (im2col again) rather than kept
+    from the forward pass. ∂L/∂cols is computed one kernel offset at a time,
+    g · w[:, :, i, j] for each (i, j), so that it comes out grouped by offset,
+    the layout col2im reads fastest; it reuses the ``cols`` buffer once ∂L/∂w
+    has used the columns.
     """
     xp = get_array_module(x)
     batch, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
-    _, _, out_h, out_w = grad_out.shape
+    _, out_h, out_w, _ = g_last.shape
     patch = kernel_h * kernel_w * channels
     pixels = out_h * out_w
-    dtype = grad_out.dtype
+    dtype = g_last.dtype
 
-    # g as the matrix (N·Ho·Wo, O); a copy only when g is not channels-last already.
-    g_rows = xp.ascontiguousarray(channels_last(grad_out)).reshape(batch * pixels, out_channels)
+    g_rows = g_last.reshape(batch * pixels, out_channels)
     grad_w_rows = xp.zeros((out_channels, patch), dtype=dtype)
     grad_x = xp.empty((batch, height, width, channels), dtype=dtype) if need_input_grad else None
     # w[:, :, i, j] for every offset, each a contiguous (O, C) matrix.
@@ -269,8 +320,8 @@ def conv2d_backward(
 
     per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
     padder = _Padder(xp, per_block, height, width, channels, padding, dtype)
-    grad_pad = xp.empty_like(padder.buffer)  # ∂L/∂x_pad of one block
-    cols = xp.empty((per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype=dtype)
+    grad_pad = scratch(xp, "grad_padded", padder.buffer.shape, dtype)  # ∂L/∂x_pad of one block
+    cols = scratch(xp, "cols", (per_block, out_h, out_w, kernel_h, kernel_w, channels), dtype)
     x_last = channels_last(x)
     for start, stop in _blocks(batch, per_block):
         n = stop - start
@@ -279,19 +330,66 @@ def conv2d_backward(
         im2col(padder.pad(x_last[start:stop]), block_cols, (kernel_h, kernel_w), stride)
         grad_w_rows += g_block.T @ block_cols.reshape(n * pixels, patch)
         if need_input_grad:
-            # ∂L/∂cols grouped by offset, (kH, kW, n·Ho·Wo, C), in the same buffer
-            grad_cols = block_cols.reshape(kernel_h, kernel_w, n * pixels, channels)
+            grad_cols = block_cols.reshape(kernel_h, kernel_w, n * pixels, channels)  # same buffer
             xp.matmul(g_block, w_by_offset, out=grad_cols)
             col2im(grad_cols.reshape(kernel_h, kernel_w, n, out_h, out_w, channels), grad_pad[:n], stride)
             grad_x[start:stop] = padder.crop(grad_pad[:n])
 
     grad_w = grad_w_rows.reshape(out_channels, kernel_h, kernel_w, channels).transpose(0, 3, 1, 2)
-    grad_b = g_rows.sum(axis=0) if need_bias_grad else None
-    return (
-        channels_first(grad_x) if need_input_grad else None,
-        xp.ascontiguousarray(grad_w),
-        grad_b,
-    )
+    return (channels_first(grad_x) if need_input_grad else None), xp.ascontiguousarray(grad_w)
+
+
+def _backward_stride_1(g_last: Any, x: Any, weight: Any, padding: tuple[int, int]) -> tuple[Any, Any]:
+    """∂L/∂x and ∂L/∂w of a stride-1 convolution from one im2col of g, without col2im.
+
+    With stride 1, input pixel (h, w) meets weight (i, j) through output pixel
+    (h + p − i, w + p − j), so both gradients are themselves convolutions:
+
+        ∂L/∂x[n, c, h, w] = Σ_{o,i,j} g[n, o, h + p − i, w + p − j] · w[o, c, i, j]
+        ∂L/∂w[o, c, i, j] = Σ_{n,h,w} g[n, o, h + p − i, w + p − j] · x[n, c, h, w]
+
+    (g is 0 outside the output). Pad g by kH − 1 − p rows and kW − 1 − p
+    columns on each side and im2col it with the image's size as output:
+
+        g_cols[n, h, w, i', j', o] = g[n, o, h + p − i, w + p − j]   with i = kH − 1 − i', j = kW − 1 − j'
+
+    one row per *input* pixel. Then ∂L/∂x is a matrix product with the kernel
+    flipped (i' ↔ kH − 1 − i) and its channel axes swapped, and ∂L/∂w the
+    product of the image's rows with the same columns:
+
+        ∂L/∂x_rows = g_cols · w_flipped            (N·H·W, C)
+        ∂L/∂w_flipped = x_rowsᵀ · g_cols            (C, kH·kW·O)
+    """
+    xp = get_array_module(x)
+    batch, channels, height, width = x.shape
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    _, out_h, out_w, _ = g_last.shape
+    patch = kernel_h * kernel_w * out_channels
+    pixels = height * width
+    dtype = g_last.dtype
+
+    x_rows = xp.ascontiguousarray(channels_last(x)).reshape(batch * pixels, channels)
+    # w_flipped[(i', j', o), c] = w[o, c, kH − 1 − i', kW − 1 − j']
+    w_flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1)).reshape(patch, channels)
+    grad_w_flipped = xp.zeros((channels, patch), dtype=dtype)
+    grad_x = xp.empty((batch, height, width, channels), dtype=dtype)
+    grad_x_rows = grad_x.reshape(batch * pixels, channels)
+
+    per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
+    g_padding = (kernel_h - 1 - padding[0], kernel_w - 1 - padding[1])
+    padder = _Padder(xp, per_block, out_h, out_w, out_channels, g_padding, dtype)
+    cols = scratch(xp, "cols", (per_block, height, width, kernel_h, kernel_w, out_channels), dtype)
+    for start, stop in _blocks(batch, per_block):
+        n = stop - start
+        g_cols = cols[:n].reshape(n * pixels, patch)
+        im2col(padder.pad(g_last[start:stop]), cols[:n], (kernel_h, kernel_w), (1, 1))
+        rows = slice(start * pixels, stop * pixels)
+        grad_w_flipped += x_rows[rows].T @ g_cols
+        xp.matmul(g_cols, w_flipped, out=grad_x_rows[rows])
+
+    # back from [c, i', j', o] to PyTorch's [o, c, i, j]
+    grad_w = grad_w_flipped.reshape(channels, kernel_h, kernel_w, out_channels)[:, ::-1, ::-1, :]
+    return channels_first(grad_x), xp.ascontiguousarray(grad_w.transpose(3, 0, 1, 2))
 
 
 # --------------------------------------------------------------------- pooling
@@ -317,7 +415,8 @@ def max_pool_along(x: Any, axis: int, kernel: int, stride: int) -> tuple[Any, An
     winner = xp.zeros(out.shape, dtype=xp.uint8)
     for i in range(1, kernel):
         candidate = x[_along(axis, _window(i, stride, count))]
-        winner = xp.where(candidate > out, i, winner).astype(xp.uint8, copy=False)
+        better = candidate > out  # strict: on a tie the earlier offset stays the winner
+        winner += better * (i - winner)  # winner = i where better (cheaper than where() on random masks)
         xp.maximum(out, candidate, out=out)
     return out, winner
 

@@ -178,15 +178,22 @@ def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
 
 
 # ----------------------------------------------------------------- activations
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
     """out = max(x, 0);  ∂L/∂x = g · [out > 0].
 
     The backward keeps the *output* (which the next layer keeps anyway) rather
-    than the input, so a ReLU costs no extra memory; [out > 0] = [x > 0].
+    than the input; [out > 0] = [x > 0]. With ``inplace=True`` (PyTorch's
+    ``ReLU(inplace=True)``) the result overwrites x's data, which saves the
+    memory and the allocation of one activation. Use it only where nothing
+    else needs x: after a convolution, a linear layer or a batch norm, whose
+    backward passes read their inputs, never their outputs.
     """
     x = _tensor(x, "input", "relu")
+    if inplace and x.is_leaf and x.requires_grad:
+        raise ValueError("relu: inplace=True would overwrite a leaf tensor that requires grad")
     xp = get_array_module(x.data)
-    out = xp.maximum(x.data, 0)  # keeps the input's memory layout (channels-last stays so)
+    # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
+    out = xp.maximum(x.data, 0, out=x.data if inplace else None)
     return from_op(out, (x,), lambda g: (g * (out > 0),), "relu")
 
 

@@ -158,10 +158,17 @@ class AvgPool2d(Module):
 
 
 class ReLU(Module):
-    """out = max(x, 0)."""
+    """out = max(x, 0); ``inplace=True`` overwrites the input (see :func:`F.relu`)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Flatten(Module):

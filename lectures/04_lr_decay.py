@@ -1,0 +1,282 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Learning-rate decay
+#
+# *Recitation: "Learning-rate decay".*
+#
+# With a constant learning rate α, SGD does not settle: near a minimum the full
+# gradient is almost zero but the mini-batch gradients are not, so every step
+# still moves the weights by about α times the gradient noise, and the loss
+# bounces in a "noise ball" whose size grows with α (lecture 01). A large α is
+# good early (fast progress), a small α is good late (a small noise ball). So we
+# *decay* α during training. The recitation's three schedules, with α₀ the
+# initial rate and T the length of the run:
+#
+# - **step**: multiply α by 0.1 after epochs 30, 60 and 90;
+# - **cosine**: $\alpha_t = \tfrac12\,\alpha_0\,\bigl(1 + \cos(t\pi/T)\bigr)$;
+# - **linear**: $\alpha_t = \alpha_0\,(1 - t/T)$.
+#
+# In minisgd a schedule is a function `lr = schedule(t)`, where t counts the
+# optimizer updates done so far (the first update uses `schedule(0)`), and
+# `optim.SGD(params, lr=schedule)` evaluates it at every update.
+#
+# Below: the three schedules, every other schedule of `minisgd.schedules`, and
+# the same small network trained with each of them.
+#
+# Run it: `python lectures/04_lr_decay.py` (`--full` for a longer run,
+# `--smoke` for a quick check, `--out DIR` for where the figures go).
+
+# %%
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+try:
+    import minisgd
+except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
+    sys.path.insert(0, str(HERE.parent))
+    import minisgd
+from minisgd import nn, optim, schedules
+from minisgd.data import DataLoader, SyntheticShapes, transforms
+from minisgd.plots import moving_average, pyplot, save_figure
+from minisgd.train import evaluate, fit
+
+parser = argparse.ArgumentParser(description="Learning-rate decay: step, cosine, linear and the rest.")
+parser.add_argument("--full", action="store_true", help="more data and more epochs")
+parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
+parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
+args = parser.parse_args([] if "ipykernel" in sys.modules else None)
+
+if args.smoke:
+    N_TRAIN, N_VAL, EPOCHS = 600, 300, 3
+elif args.full:
+    N_TRAIN, N_VAL, EPOCHS = 10_000, 2_000, 40
+else:
+    N_TRAIN, N_VAL, EPOCHS = 3_000, 1_000, 12
+BATCH_SIZE = 64
+LR = 0.02  # α₀, the same for every schedule
+args.out.mkdir(parents=True, exist_ok=True)
+plt = pyplot()  # matplotlib on the file-only Agg backend
+plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
+started = time.perf_counter()
+
+# %% [markdown]
+# ## The recitation's three schedules
+#
+# Here t counts *epochs* and the run lasts T = 100 epochs, as on the slide.
+# "×0.1 after epochs 30, 60, 90" is `schedules.multistep(α₀, milestones=[30, 60, 90])`:
+# epoch 29 still uses α₀, epoch 30 uses 0.1·α₀. We print a few values and check
+# them against the formulas written out by hand.
+
+# %%
+T = 100
+alpha0 = 0.1
+recitation = {
+    "step: ×0.1 after epochs 30, 60, 90": schedules.multistep(alpha0, milestones=[30, 60, 90], gamma=0.1),
+    "cosine: ½α₀(1 + cos(tπ/T))": schedules.cosine(alpha0, total_steps=T),
+    "linear: α₀(1 − t/T)": schedules.linear(alpha0, total_steps=T),
+}
+by_hand = {  # the same formulas, written directly
+    "step": lambda t: alpha0 * 0.1 ** sum(t >= m for m in (30, 60, 90)),
+    "cosine": lambda t: 0.5 * alpha0 * (1 + math.cos(t * math.pi / T)),
+    "linear": lambda t: alpha0 * (1 - t / T),
+}
+epochs_shown = [0, 29, 30, 50, 59, 60, 90, 99]
+print(f"α₀ = {alpha0}, T = {T} epochs")
+print("epoch t  " + "".join(f"{name.split(':')[0]:>10s}" for name in recitation))
+for t in epochs_shown:
+    print(f"{t:7d}  " + "".join(f"{s(t):10.5f}" for s in recitation.values()))
+for (name, schedule), formula in zip(recitation.items(), by_hand.values()):
+    worst = max(abs(schedule(t) - formula(t)) for t in range(T))
+    print(f"  {name.split(':')[0]:6s}: largest difference from the hand-written formula over t = 0…99: {worst:.1e}")
+
+fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
+schedules.plot(*recitation.values(), steps=T, ax=ax, labels=list(recitation))
+ax.set_xlabel("epoch t")
+ax.set_ylabel("learning rate α_t")
+ax.set_title(f"The recitation's learning-rate decays (α₀ = {alpha0}, T = {T} epochs)")
+ax.legend(loc="upper right", frameon=True)  # inside the axes: the three labels are short
+save_figure(fig, args.out / "04_recitation_schedules.png")
+
+# %% [markdown]
+# ## Every other schedule in `minisgd.schedules`
+#
+# The same idea (a function of t) covers the schedules of the papers and the
+# libraries. Each panel is one schedule over 300 updates, α₀ = 0.1:
+#
+# - `step` (every s updates ×γ), `exponential` (α₀γ^t), `polynomial`
+#   ((α₀ − α_end)(1 − t/T)^p + α_end), `inverse_time` (α₀ / (1 + r t/T)),
+#   `inverse_sqrt` (warm-up, then α₀√(W/t), the Transformer's);
+# - `sgdr` (cosine with warm restarts, lecture 05), `snapshot` (M equal cosine
+#   cycles, lecture 05), `cyclic` (Smith's triangles, here halving each cycle),
+#   `one_cycle` (up, then far down);
+# - `warmup(cosine)` (a linear ramp first, for large rates) and `join` (one
+#   schedule after another, each from its own t = 0).
+#
+# `ReduceLROnPlateau` is not a function of t (it watches the validation loss);
+# it appears in the training comparison below.
+
+# %%
+steps = 300
+others = {
+    "constant": schedules.constant(0.1),
+    "step (s = 100, γ = 0.5)": schedules.step(0.1, step_size=100, gamma=0.5),
+    "exponential (γ = 0.99)": schedules.exponential(0.1, gamma=0.99),
+    "polynomial (p = 2)": schedules.polynomial(0.1, total_steps=steps, power=2.0),
+    "inverse_time (r = 5)": schedules.inverse_time(0.1, decay_rate=5.0, decay_steps=steps),
+    "inverse_sqrt (W = 30)": schedules.inverse_sqrt(0.1, warmup_steps=30),
+    "sgdr (T₀ = 50, T_mult = 2)": schedules.sgdr(0.1, t0=50, t_mult=2),
+    "snapshot (M = 4 cycles)": schedules.snapshot(0.1, total_steps=steps, cycles=4),
+    "cyclic (triangular2)": schedules.cyclic(0.01, 0.1, step_size=40, mode="triangular2"),
+    "one_cycle": schedules.one_cycle(0.1, total_steps=steps),
+    "warmup(cosine), W = 30": schedules.warmup(schedules.cosine(0.1, total_steps=steps - 30), warmup_steps=30),
+    "join(constant, linear)": schedules.join(
+        [schedules.constant(0.1), schedules.linear(0.1, total_steps=200, end_lr=0.0)], boundaries=[100]
+    ),
+}
+fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True, layout="constrained")
+for ax, (name, schedule) in zip(axes.flat, others.items()):
+    schedules.plot(schedule, steps=steps, ax=ax, labels=[name])
+    ax.get_legend().remove()  # the title names the schedule
+    ax.set_title(name)
+    ax.set_ylim(-0.005, 0.108)
+    ax.set_xlabel("update t" if ax in axes[-1] else "")
+    ax.set_ylabel("learning rate" if ax in axes[:, 0] else "")
+fig.suptitle("The schedules of minisgd.schedules (α₀ = 0.1, 300 updates)", fontsize=15)
+save_figure(fig, args.out / "04_all_schedules.png")
+print("\nthe other schedules, as the library prints them:")
+for schedule in others.values():
+    print(f"  {schedule!r}")
+
+# %% [markdown]
+# ## One network, every schedule
+#
+# The data: `SyntheticShapes`, minisgd's built-in CIFAR-10 look-alike (32×32
+# colour images of ten classes of shapes and textures, drawn from a seed, no
+# download). The model: a small two-layer network on the pixels,
+# 3072 → 128 → 10, so that each run takes a second or two.
+#
+# Every run starts from the same weights (`minisgd.random.manual_seed`) and sees
+# the same mini-batches (the loader's `seed`); only the schedule differs.
+# SGD with momentum 0.9, α₀ = 0.02:
+#
+# - `step`: the slide's 30/60/90 out of 100 epochs, scaled to this run's length
+#   (×0.1 after 30 %, 60 % and 90 % of the epochs), changed once per epoch with
+#   `schedules.per_epoch`;
+# - `cosine`, `linear`: T = all the updates of the run, changed every update;
+# - `sgdr`, `one_cycle`: for comparison;
+# - `ReduceLROnPlateau`: ×0.1 when the validation loss has not improved for one epoch.
+
+# %%
+train_set = SyntheticShapes(train=True, n_samples=N_TRAIN, seed=0)
+val_set = SyntheticShapes(train=False, n_samples=N_VAL, seed=0)
+mean, std = transforms.channel_stats(train_set.data)  # from the training images only
+to_input = transforms.image_transforms(mean, std)  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
+val_loader = DataLoader(val_set, batch_size=1000, transform=to_input)
+train_eval_loader = DataLoader(train_set, batch_size=1000, transform=to_input)
+steps_per_epoch = math.ceil(N_TRAIN / BATCH_SIZE)
+total = EPOCHS * steps_per_epoch
+milestones = [round(EPOCHS * f) for f in (0.3, 0.6, 0.9)]
+print(f"\ndata: {N_TRAIN} training and {N_VAL} validation images; {EPOCHS} epochs of "
+      f"{steps_per_epoch} updates = {total} updates; step milestones at epochs {milestones}")
+
+
+def make_model():
+    minisgd.random.manual_seed(0)  # the same initial weights for every run
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+plateau = schedules.ReduceLROnPlateau(LR, factor=0.1, patience=1)
+compared = {
+    "constant": schedules.constant(LR),
+    "step": schedules.per_epoch(schedules.multistep(LR, milestones=milestones), steps_per_epoch),
+    "cosine": schedules.cosine(LR, total_steps=total),
+    "linear": schedules.linear(LR, total_steps=total),
+    "sgdr (3 cycles)": schedules.sgdr(LR, t0=math.ceil(total / 3)),
+    "one_cycle": schedules.one_cycle(LR, total_steps=total),
+    "plateau": plateau,
+}
+results = {}
+for name, schedule in compared.items():
+    model = make_model()
+    optimizer = optim.SGD(model.parameters(), lr=schedule, momentum=0.9)
+    loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+    on_epoch_end = None
+    if schedule is plateau:  # it reads the validation loss after every epoch
+        on_epoch_end = lambda epoch, history: plateau.step(history.epochs[-1]["test_loss"])  # noqa: E731
+    history = fit(model, loader, optimizer, epochs=EPOCHS, test_loader=val_loader,
+                  on_epoch_end=on_epoch_end, progress=False)
+    final_train = evaluate(model, train_eval_loader)  # the loss of the final weights on all training images
+    results[name] = {"history": history, "train": final_train, "val": evaluate(model, val_loader)}
+
+print(f"\nfinal loss after {EPOCHS} epochs (α₀ = {LR}, momentum 0.9):")
+print(f"{'schedule':16s} {'last lr':>9s} {'train loss':>11s} {'train acc':>10s} {'val loss':>9s} {'val acc':>8s}")
+for name, r in results.items():
+    print(f"{name:16s} {r['history'].step_lr[-1]:9.2e} {r['train']['loss']:11.4f} {r['train']['acc']:10.3f} "
+          f"{r['val']['loss']:9.4f} {r['val']['acc']:8.3f}")
+best = min(results, key=lambda name: results[name]["train"]["loss"])
+print(f"lowest final training loss: {best} ({results[best]['train']['loss']:.4f}); "
+      f"constant α: {results['constant']['train']['loss']:.4f}")
+
+# %% [markdown]
+# ## What the schedules did to the loss
+#
+# Left, the rate each run used at every update; right, its mini-batch training
+# loss (a moving average, log scale). Solid lines: constant α and the
+# recitation's three decays; dashed: the others. With a constant α the loss stops falling
+# and keeps bouncing; every decaying schedule ends lower, because the last
+# updates are small. A decay that comes too early (the scaled step schedule's
+# last ×0.1 leaves a rate of 2·10⁻⁵ for the last epochs) stops learning too
+# soon; cosine and linear spend longer at a useful rate and end with the
+# smallest steps.
+
+# %%
+fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(15, 5.5), layout="constrained")
+window = max(1, steps_per_epoch // 2)
+RECITATION = ("constant", "step", "cosine", "linear")  # solid lines; the others dashed
+for i, (name, r) in enumerate(results.items()):
+    h = r["history"]
+    style = {"color": f"C{i}", "lw": 2.2 if name in RECITATION else 1.3, "ls": "-" if name in RECITATION else "--"}
+    ax_lr.plot(np.arange(len(h.step_lr)), h.step_lr, label=name, **style)
+    smooth = moving_average(h.step_loss, window)
+    ax_loss.plot(np.arange(window - 1, len(h.step_loss)), smooth, label=name, **style)
+ax_lr.set(xlabel="update t", ylabel="learning rate α_t", title="the rate each run used")
+ax_loss.set(xlabel="update t", ylabel=f"training loss (mean of {window} batches)", yscale="log",
+            title="mini-batch training loss")
+for ax in (ax_lr, ax_loss):
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+fig.suptitle(f"Same network, same batches, {len(results)} schedules (α₀ = {LR}, momentum 0.9)", fontsize=14)
+save_figure(fig, args.out / "04_training_comparison.png")
+
+# %% [markdown]
+# ## What to take away
+#
+# - A constant α leaves SGD bouncing in a noise ball; decaying α lets it settle
+#   lower.
+# - Step decay needs its milestones chosen for the run's length; cosine and
+#   linear need only T, the length of the run, and are the usual defaults.
+# - The schedule is a plain function of the update count t: plot it before
+#   training with it (`schedules.plot`).
+
+# %%
+print(f"\nfigures saved in {args.out}/: 04_recitation_schedules.png, 04_all_schedules.png, "
+      "04_training_comparison.png")
+print(f"done in {time.perf_counter() - started:.1f} s")

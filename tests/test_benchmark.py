@@ -1,0 +1,37 @@
+"""The benchmark runs end to end in its --quick form (no timing is asserted: speed lives in benchmarks/)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "train_step.py"
+
+
+def test_train_step_benchmark_quick_prints_one_table_with_both_networks():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any("NumPy sgemm:" in line and "GFLOP/s" in line for line in lines)
+    header = next(line for line in lines if line.startswith("network"))
+    for column in ("framework", "img/s", "peak MB", "speed ratio", "memory ratio"):
+        assert column in header
+    rows = {tuple(line.split()[:2]) for line in lines if line.startswith(("small_vgg", "lenet"))}
+    assert {("small_vgg", "minisgd"), ("lenet", "minisgd")} <= rows
+    if importlib.util.find_spec("torch") is not None:
+        assert {("small_vgg", "pytorch"), ("lenet", "pytorch")} <= rows
+        minisgd_row = next(line for line in lines if line.startswith("small_vgg") and "minisgd" in line)
+        assert minisgd_row.rstrip().endswith("x")  # the ratios are printed beside minisgd's row
+
+
+def test_gemm_flop_count_of_lenet_by_hand():
+    spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
+    train_step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_step)
+    # LeNet multiply-adds per image: conv1 28·28·6·75, conv2 10·10·16·150, fc 400·120 + 120·84 + 84·10.
+    conv1, rest = 28 * 28 * 6 * 75, 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
+    # forward + weight gradient for the first layer; forward + weight + input gradients for the others
+    assert train_step.gemm_flops("lenet", 1) == 2 * (2 * conv1 + 3 * rest)
