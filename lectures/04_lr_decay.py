@@ -69,7 +69,7 @@ if args.smoke:
 elif args.full:
     N_TRAIN, N_VAL, EPOCHS = 10_000, 2_000, 40
 else:
-    N_TRAIN, N_VAL, EPOCHS = 3_000, 1_000, 12
+    N_TRAIN, N_VAL, EPOCHS = 2_000, 1_000, 12
 BATCH_SIZE = 64
 LR = 0.02  # α₀, the same for every schedule
 args.out.mkdir(parents=True, exist_ok=True)

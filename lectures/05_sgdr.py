@@ -221,14 +221,24 @@ print("(SGDR's columns are the ends of its cycles: at each restart the runs left
 # %%
 sgdr_path = paths[sgdr_name]
 first_end = ends[0]
-caught = np.flatnonzero((sgdr_path[first_end] < barrier) & (sgdr_path[-1] > barrier))
+caught = np.flatnonzero((np.abs(sgdr_path[first_end] - w_sharp) < 0.1) & (sgdr_path[-1] > barrier))
 chosen = int(caught[0]) if len(caught) else int(np.argmin(np.abs(sgdr_path[0] - w_sharp)))
 trajectory = sgdr_path[:, chosen]
 print(f"\nfollowed run #{chosen}: starts at w = {trajectory[0]:.2f}, at the end of cycle 1 (t = {first_end}) "
       f"w = {trajectory[first_end]:.3f}, at the end (t = {UPDATES}) w = {trajectory[-1]:.3f}")
+
+
+def place(w):
+    """Where w is: at one of the minima, or in which basin."""
+    if abs(w - w_sharp) < 0.1:
+        return "at the sharp minimum"
+    if abs(w - w_flat) < 0.3:
+        return "at the flat minimum"
+    return "in the flat basin" if w > barrier else "in the sharp basin"
+
+
 for t in ends:
-    where = "flat" if trajectory[t] > barrier else "sharp"
-    print(f"  t = {t:4d}: w = {trajectory[t]:7.3f} ({where} minimum), train loss "
+    print(f"  t = {t:4d}: w = {trajectory[t]:7.3f} ({place(trajectory[t])}), train loss "
           f"{np.interp(trajectory[t], grid, f_grid):.3f}, test loss {np.interp(trajectory[t], grid, f_test_grid):.3f}")
 
 fig, (ax_curve, ax_time, ax_share) = plt.subplots(1, 3, figsize=(19, 5.5), layout="constrained")

@@ -64,7 +64,7 @@ from minisgd.data import DataLoader, SyntheticShapes, transforms
 from minisgd.lr_finder import lr_range_test
 from minisgd.nn import functional as F
 from minisgd.plots import pyplot, save_figure
-from minisgd.train import History, evaluate, fit
+from minisgd.train import evaluate, fit
 
 parser = argparse.ArgumentParser(description="Initial loss, overfitting a sample, lr sweep, LR range test.")
 parser.add_argument("--full", action="store_true", help="more data and more epochs")

@@ -125,6 +125,12 @@ def test_im2col_copies_each_patch_and_col2im_is_its_adjoint(rng):
     assert np.isclose((cols * c).sum(), (x_pad * back).sum(), rtol=1e-12)
 
 
+def test_im2col_refuses_an_image_whose_rows_are_not_contiguous(rng):
+    x_pad = rng.standard_normal((2, 5, 5, 3)).transpose(0, 2, 1, 3)  # (n, H, W, C) with W not contiguous
+    with pytest.raises(ValueError, match="contiguous along its last two axes"):
+        conv.im2col(x_pad, np.empty((2, 3, 3, 3, 3, 3)), (3, 3), (1, 1))
+
+
 def test_conv2d_output_is_channels_last_in_memory(rng):
     """The layout the design relies on: ReLU and the next conv read it without a copy."""
     out = conv.conv2d_forward(rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), None, (1, 1), (1, 1))
