@@ -69,8 +69,7 @@ class LRRangeTestResult:
         With ``path``, draw on a new figure, save it there (atomically) and
         return the path; otherwise draw on ``ax`` (or a new figure) and return the axes.
         """
-        from minisgd.atomic import atomic_path
-        from minisgd.plots import pyplot
+        from minisgd.plots import pyplot, save_figure
 
         figure = None
         if ax is None:
@@ -83,8 +82,9 @@ class LRRangeTestResult:
             ax.axvline(self.min_loss_lr, color="C2", ls=":", label=f"minimum / 10: {self.min_loss_lr:.3g}")
         ax.set_xscale("log")
         if len(self.smoothed):  # keep the diverging tail from flattening the interesting part
+            best = int(np.argmin(self.smoothed))
             low = min(self.smoothed.min(), self.losses.min())
-            high = max(self.smoothed[0], self.losses[0])
+            high = max(self.smoothed[: best + 1].max(), self.losses[0])  # everything up to the minimum
             margin = 0.05 * (high - low) or 0.1
             ax.set_ylim(low - margin, high + margin)
         ax.set_xlabel("learning rate (log scale)")
@@ -94,12 +94,7 @@ class LRRangeTestResult:
         ax.legend(fontsize="small")
         if path is None:
             return ax
-        path = Path(path)
-        with atomic_path(path, suffix=path.suffix) as temporary:  # nothing half-written at `path`
-            ax.figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
-        if figure is not None:  # close only a figure made here
-            pyplot().close(figure)
-        return path
+        return save_figure(ax.figure, path, close=figure is not None)  # close only a figure made here
 
 
 def lr_range_test(

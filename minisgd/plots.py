@@ -26,12 +26,13 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(figure: Any, path: str | os.PathLike) -> Path:
-    """Save ``figure`` as ``path`` atomically and close it."""
+def save_figure(figure: Any, path: str | os.PathLike, close: bool = True) -> Path:
+    """Save ``figure`` as ``path`` atomically (format from the suffix, PNG by default); close it."""
     path = Path(path)
     with atomic_path(path, suffix=path.suffix) as temporary:
-        figure.savefig(temporary, dpi=120, bbox_inches="tight")
-    pyplot().close(figure)
+        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+    if close:
+        pyplot().close(figure)
     return path
 
 
@@ -46,7 +47,7 @@ def moving_average(values: list[float] | np.ndarray, window: int) -> np.ndarray:
 def plot_history(history: Any, path: str | os.PathLike, title: str = "training run") -> Path:
     """Draw loss (per step and per epoch), accuracy (per epoch) and lr (per step); save as PNG."""
     plt = pyplot()
-    figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
+    figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
     figure.suptitle(title)
 
     steps = np.arange(len(history.step_loss))
@@ -74,6 +75,7 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
             acc_ax.axhline(history.snapshot_test_acc, color="C3", ls="--", label="snapshot ensemble (test)")
         acc_ax.legend()
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
+    acc_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
 
     lr_ax.plot(steps, history.step_lr, color="C4")
     lr_ax.set(xlabel="update t", ylabel="learning rate α(t)", title="learning rate")
