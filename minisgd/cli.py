@@ -58,6 +58,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {value}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     """argparse type: a finite number >= 0."""
     try:
@@ -92,7 +103,7 @@ def _add_data_and_model(parser: argparse.ArgumentParser, model_default: str = "l
                        help="mini-batch size B (default: 64)")
     group.add_argument("--device", choices=("cpu", "cuda"), default=None,
                        help="where to compute (default: $MINISGD_DEVICE or cpu); cuda needs CuPy and a GPU")
-    group.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and dropout (default: 0)")
+    group.add_argument("--seed", type=_non_negative_int, default=0, help="seed for initialisation, shuffling and dropout (default: 0)")
 
 
 def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
@@ -124,7 +135,8 @@ def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.Argum
                        help="floor η_min of cosine, sgdr and linear; base rate of cyclic (default: 0)")
     sched.add_argument("--cyclic-mode", choices=("triangular", "triangular2", "exp_range"), default="triangular",
                        help="cyclic: how the cycle's height changes (default: triangular)")
-    sched.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up over this many updates first (default: 0)")
+    sched.add_argument("--warmup-steps", type=_non_negative_int, default=0,
+                       help="linear warm-up over this many updates first (default: 0)")
     out = train.add_argument_group("output")
     out.add_argument("--snapshots", action="store_true",
                      help="with --schedule sgdr or cyclic: keep the weights at the end of each cycle and report "
@@ -161,7 +173,7 @@ def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.Argum
     plot.add_argument("--gamma", type=float, default=None, help="as for train")
     plot.add_argument("--min-lr", type=_non_negative_float, default=0.0, help="as for train")
     plot.add_argument("--cyclic-mode", choices=("triangular", "triangular2", "exp_range"), default="triangular", help="as for train")
-    plot.add_argument("--warmup-steps", type=int, default=0, help="as for train")
+    plot.add_argument("--warmup-steps", type=_non_negative_int, default=0, help="as for train")
     plot.add_argument("--out", default="schedules.png", help="PNG file (default: schedules.png)")
     return parser
 
@@ -172,8 +184,6 @@ def build_schedule(args: argparse.Namespace, name: str, steps_per_epoch: int) ->
     from minisgd import schedules
 
     lr, total = args.lr, args.epochs * steps_per_epoch
-    if args.warmup_steps < 0:
-        raise UsageError(f"--warmup-steps must be >= 0; got {args.warmup_steps}")
     if args.min_lr > lr and name in ("cosine", "sgdr", "linear", "cyclic"):
         raise UsageError(f"--min-lr ({args.min_lr}) must not exceed --lr ({lr})")
     try:

@@ -49,6 +49,8 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
         (["train", "--schedule", "warm"], "argument --schedule: invalid choice: 'warm'"),
         (["train", "--lr", "-1"], "argument --lr: must be a finite number >= 0; got -1"),
         (["train", "--lr", "nan"], "argument --lr: must be a finite number >= 0; got nan"),
+        (["train", "--seed", "-3"], "argument --seed: must be an integer >= 0; got -3"),
+        (["train", "--warmup-steps", "-1"], "argument --warmup-steps: must be an integer >= 0; got -1"),
         (["train", "--schedule", "cosine", "--snapshots", *TINY], "--snapshots needs a schedule with cycles"),
         (["train", "--model", "lenet", "--batch-norm", *TINY], "--batch-norm applies to --model small-vgg only"),
         (["train", "--schedule", "multistep", "--milestones", "3", "2", *TINY], "milestones"),
