@@ -2,6 +2,7 @@
 
     python benchmarks/train_step.py            # batch 128, float32, 2 threads (a minute or two)
     python benchmarks/train_step.py --quick    # a few seconds: smaller batch, fewer steps
+    python benchmarks/train_step.py --device cuda   # minisgd on CuPy beside PyTorch eager CUDA, batch 128 and 512
 
 A step is what a training loop does per mini-batch: forward pass, cross-entropy
 loss, backward pass, and an SGD update with momentum 0.9. The data are random
@@ -24,7 +25,13 @@ training step keeps alive at its worst moment: saved activations, gradients,
 momentum buffers and scratch space (im2col blocks in minisgd, oneDNN
 workspaces in PyTorch), independent of what importing the library costs.
 
-The table also gives the machine's NumPy sgemm rate (a 2048×2048 float32
+On ``--device cuda`` the model, the batch and the optimizer's buffers live on
+the GPU (CuPy for minisgd, PyTorch eager for the peer), the device is
+synchronised before every clock reading (GPU work is asynchronous), and peak
+memory is what each framework's GPU memory pool holds at the end: CuPy's
+default pool (``total_bytes``) against ``torch.cuda.max_memory_reserved``.
+
+The table also gives the machine's sgemm rate (NumPy, or CuPy on the GPU) (a 2048×2048 float32
 matrix product) and the fraction of it each step reaches, counting the
 multiply-adds of the convolutions and linear layers (forward, weight gradient,
 and input gradient except for the first layer): the matrix products are the
@@ -42,6 +49,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing minisgd
 NETWORKS = ("small_vgg", "lenet")
 
 
@@ -98,12 +106,13 @@ def gemm_flops(network: str, batch: int) -> float:
 
 
 # ------------------------------------------------------------------ workers
-def _time_steps(step, warmup: int, steps: int) -> tuple[float, float]:
+def _time_steps(step, warmup: int, steps: int, synchronize=lambda: None) -> tuple[float, float]:
     """Run ``warmup`` untimed steps, then ``steps`` timed ones: (median seconds, peak MB growth).
 
     The memory peak covers every step, the first included (it creates the
     momentum buffers and any caches a framework keeps), measured from the
-    resident size just before it.
+    resident size just before it. ``synchronize`` waits for queued GPU work
+    before each clock reading.
     """
     _reset_peak()
     before = _rss_mb("VmRSS") or 0.0
@@ -111,28 +120,29 @@ def _time_steps(step, warmup: int, steps: int) -> tuple[float, float]:
         step()
     times = []
     for _ in range(steps):
+        synchronize()
         start = time.perf_counter()
         step()
+        synchronize()
         times.append(time.perf_counter() - start)
     peak = _peak_since_reset_mb() - before
     times.sort()
     return times[len(times) // 2], peak
 
 
-def worker_minisgd(network: str, batch: int, warmup: int, steps: int) -> dict:
-    sys.path.insert(0, str(ROOT))
+def worker_minisgd(network: str, batch: int, warmup: int, steps: int, device: str = "cpu") -> dict:
     import numpy as np
 
     import minisgd
-    from minisgd import models, optim
+    from minisgd import backend, models, optim
     from minisgd.nn import functional as F
 
     minisgd.random.manual_seed(0)
-    model = getattr(models, network)()
+    model = getattr(models, network)().to(device)
     optimizer = optim.SGD(list(model.parameters()), lr=0.01, momentum=0.9)
     rng = np.random.default_rng(0)
-    images = minisgd.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32))
-    labels = rng.integers(0, 10, batch)
+    images = minisgd.Tensor(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32), device=device)
+    labels = minisgd.Tensor(rng.integers(0, 10, batch), device=device)
 
     def step() -> None:
         optimizer.zero_grad()
@@ -140,11 +150,14 @@ def worker_minisgd(network: str, batch: int, warmup: int, steps: int) -> dict:
         loss.backward()
         optimizer.step()
 
-    seconds, peak = _time_steps(step, warmup, steps)
+    seconds, peak = _time_steps(step, warmup, steps, synchronize=lambda: backend.synchronize(device))
+    if device == "cuda":  # what CuPy's memory pool holds: its peak, since a pool only grows
+        pool = getattr(backend.array_module("cuda"), "get_default_memory_pool", None)
+        peak = pool().total_bytes() / 2**20 if pool else float("nan")
     return {"seconds": seconds, "peak_mb": peak}
 
 
-def worker_torch(network: str, batch: int, warmup: int, steps: int) -> dict:
+def worker_torch(network: str, batch: int, warmup: int, steps: int, device: str = "cpu") -> dict:
     import torch
     from torch import nn
 
@@ -164,9 +177,10 @@ def worker_torch(network: str, batch: int, warmup: int, steps: int) -> dict:
             nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
         )
+    model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.randn(batch, 3, 32, 32)
-    labels = torch.randint(0, 10, (batch,))
+    images = torch.randn(batch, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
 
     def step() -> None:
         optimizer.zero_grad()
@@ -174,26 +188,36 @@ def worker_torch(network: str, batch: int, warmup: int, steps: int) -> dict:
         loss.backward()
         optimizer.step()
 
-    seconds, peak = _time_steps(step, warmup, steps)
+    synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    seconds, peak = _time_steps(step, warmup, steps, synchronize=synchronize)
+    if device == "cuda":
+        peak = torch.cuda.max_memory_reserved() / 2**20
     return {"seconds": seconds, "peak_mb": peak, "version": torch.__version__}
 
 
-def worker_sgemm(size: int = 2048, repeats: int = 5) -> dict:
-    """The NumPy float32 matrix-product rate: 2·n³ operations per n×n product, best of ``repeats``."""
+def worker_sgemm(size: int = 2048, repeats: int = 5, device: str = "cpu") -> dict:
+    """The float32 matrix-product rate of the device's array module (NumPy or CuPy): 2·n³ per n×n product."""
     import numpy as np
 
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    from minisgd import backend
+
+    xp = backend.array_module(device)
+    a = xp.asarray(np.random.default_rng(0).standard_normal((size, size), dtype=np.float32))
     b = a.T.copy()
     a @ b
     best = float("inf")
     for _ in range(repeats):
+        backend.synchronize(device)
         start = time.perf_counter()
         a @ b
+        backend.synchronize(device)
         best = min(best, time.perf_counter() - start)
     return {"gflops": 2 * size**3 / best / 1e9}
 
 
-def _run_worker(args: argparse.Namespace, *worker_args: str) -> dict | None:
+def _run_worker(args: argparse.Namespace, batch: int, *worker_args: str) -> dict | None:
     """Run one measurement in a fresh interpreter with the thread count fixed; None if it fails."""
     env = dict(os.environ)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -201,7 +225,8 @@ def _run_worker(args: argparse.Namespace, *worker_args: str) -> dict | None:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     command = [
         sys.executable, str(Path(__file__).resolve()), "--worker", *worker_args,
-        "--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
+        "--batch", str(batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
+        "--device", args.device, *(["--quick"] if args.quick else []),
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -220,7 +245,10 @@ def _torch_installed() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds: batch 32, 1 warm-up, 3 steps")
-    parser.add_argument("--batch", type=int, default=None, help="images per step (default 128; 32 with --quick)")
+    parser.add_argument("--batch", type=int, nargs="+", default=None,
+                        help="images per step, one or more (default 128, and 512 on cuda; 32 with --quick)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu: against PyTorch CPU; cuda: minisgd on CuPy against PyTorch eager CUDA")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 15)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads for both frameworks")
@@ -229,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-torch", action="store_true", help="measure minisgd only")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.batch = args.batch or (32 if args.quick else 128)
+    args.batch = args.batch or ([32] if args.quick else [128, 512] if args.device == "cuda" else [128])
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     args.steps = args.steps or (3 if args.quick else 15)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -237,13 +265,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:  # inside a measurement process
         kind = args.worker[0]
         if kind == "sgemm":
-            result = worker_sgemm(repeats=2 if args.quick else 5)
+            result = worker_sgemm(repeats=2 if args.quick else 5, device=args.device)
         else:
             work = worker_minisgd if kind == "minisgd" else worker_torch
-            result = work(args.worker[1], args.batch, args.warmup, args.steps)
+            result = work(args.worker[1], args.batch[0], args.warmup, args.steps, args.device)
         print(json.dumps(result))
         return 0
 
+    if args.device == "cuda":
+        from minisgd import backend
+
+        try:
+            backend.array_module("cuda")
+        except backend.DeviceError as error:
+            print(f"--device cuda: {error}", file=sys.stderr)
+            return 2
     frameworks = ["minisgd"]
     if not args.no_torch:
         if _torch_installed():
@@ -251,43 +287,44 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("PyTorch is not installed: measuring minisgd only (pip install torch to compare)")
 
-    sgemm = _run_worker(args, "sgemm")
+    sgemm = _run_worker(args, args.batch[0], "sgemm")
     sgemm_gflops = sgemm["gflops"] if sgemm else float("nan")
+    peer = "PyTorch eager CUDA" if args.device == "cuda" else "PyTorch CPU"
     print(
-        f"batch {args.batch}, float32, {args.threads} threads, median of {args.steps} steps after "
+        f"{args.device}, float32, {args.threads} threads, median of {args.steps} steps after "
         f"{args.warmup} warm-up, best of {args.rounds} alternating round(s); "
-        f"NumPy sgemm: {sgemm_gflops:.0f} GFLOP/s"
+        f"{'CuPy' if args.device == 'cuda' else 'NumPy'} sgemm: {sgemm_gflops:.0f} GFLOP/s; peer: {peer}"
     )
     header = (
-        f"{'network':<10} {'framework':<9} {'ms/step':>8} {'img/s':>8} {'GFLOP/s':>8} "
+        f"{'network':<10} {'batch':>5} {'framework':<9} {'ms/step':>8} {'img/s':>8} {'GFLOP/s':>8} "
         f"{'% sgemm':>8} {'peak MB':>8} {'speed ratio':>12} {'memory ratio':>13}"
     )
     print(header)
     print("-" * len(header))
-    for network in args.networks:
+    for network, batch in [(n, b) for n in args.networks for b in args.batch]:
         results: dict[str, dict | None] = {framework: None for framework in frameworks}
         # Rounds alternate the frameworks, so that a burst of load from another
         # process does not fall on one of them only; each keeps its best round.
         for _ in range(args.rounds):
             for framework in frameworks:
                 worker = "minisgd" if framework == "minisgd" else "torch"
-                result = _run_worker(args, worker, network)
+                result = _run_worker(args, batch, worker, network)
                 best = results[framework]
                 if result is not None and (best is None or result["seconds"] < best["seconds"]):
                     results[framework] = result
         torch_result = results.get("pytorch")
         for framework, result in results.items():
             if result is None:
-                print(f"{network:<10} {framework:<9} {'failed':>8}")
+                print(f"{network:<10} {batch:>5} {framework:<9} {'failed':>8}")
                 continue
-            images_per_second = args.batch / result["seconds"]
-            gflops = gemm_flops(network, args.batch) / result["seconds"] / 1e9
+            images_per_second = batch / result["seconds"]
+            gflops = gemm_flops(network, batch) / result["seconds"] / 1e9
             speed = memory = ""
             if framework == "minisgd" and torch_result:
                 speed = f"{torch_result['seconds'] / result['seconds']:.2f}x"
                 memory = f"{result['peak_mb'] / max(torch_result['peak_mb'], 1e-9):.2f}x"
             print(
-                f"{network:<10} {framework:<9} {result['seconds'] * 1e3:8.1f} {images_per_second:8.0f} "
+                f"{network:<10} {batch:>5} {framework:<9} {result['seconds'] * 1e3:8.1f} {images_per_second:8.0f} "
                 f"{gflops:8.1f} {100 * gflops / sgemm_gflops:7.0f}% {result['peak_mb']:8.0f} "
                 f"{speed:>12} {memory:>13}"
             )

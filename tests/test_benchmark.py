@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "train_step.py"
 
@@ -17,9 +19,9 @@ def test_train_step_benchmark_quick_prints_one_table_with_both_networks():
     lines = result.stdout.splitlines()
     assert any("NumPy sgemm:" in line and "GFLOP/s" in line for line in lines)
     header = next(line for line in lines if line.startswith("network"))
-    for column in ("framework", "img/s", "peak MB", "speed ratio", "memory ratio"):
+    for column in ("batch", "framework", "img/s", "peak MB", "speed ratio", "memory ratio"):
         assert column in header
-    rows = {tuple(line.split()[:2]) for line in lines if line.startswith(("small_vgg", "lenet"))}
+    rows = {(line.split()[0], line.split()[2]) for line in lines if line.startswith(("small_vgg", "lenet"))}
     assert {("small_vgg", "minisgd"), ("lenet", "minisgd")} <= rows
     if importlib.util.find_spec("torch") is not None:
         assert {("small_vgg", "pytorch"), ("lenet", "pytorch")} <= rows
@@ -35,3 +37,29 @@ def test_gemm_flop_count_of_lenet_by_hand():
     conv1, rest = 28 * 28 * 6 * 75, 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
     # forward + weight gradient for the first layer; forward + weight + input gradients for the others
     assert train_step.gemm_flops("lenet", 1) == 2 * (2 * conv1 + 3 * rest)
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gpu_worker_runs_on_the_fake_cupy(monkeypatch):
+    """The --device cuda path (model, batch and buffers on the device, synchronised clocks) on tests/fake_cupy.py."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import fake_cupy
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy.make_fake_cupy())
+    result = _load_script().worker_minisgd("lenet", 4, 1, 2, device="cuda")
+    assert result["seconds"] > 0
+
+
+def test_cuda_without_cupy_exits_with_the_install_hint():
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed: this machine runs the real GPU benchmark instead")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cuda", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "pip install cupy-cuda12x" in result.stderr
