@@ -345,7 +345,7 @@ def test_incomplete_folder(fake):
 
 
 # -------------------------------------------------------- atomic extraction
-def _extract_expecting(fake, tmp_path, monkeypatch, archive: Path, match: str, error=CorruptDatasetError):
+def _check_extraction_fails(fake, tmp_path, monkeypatch, archive: Path, match: str, error=CorruptDatasetError):
     monkeypatch.setattr(cifar, "ARCHIVE_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
     root = tmp_path / "root"
     root.mkdir(exist_ok=True)
@@ -362,14 +362,14 @@ def test_truncated_archive_leaves_nothing(fake, tmp_path, monkeypatch):
     data = fake["archive"].read_bytes()
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(data[: int(len(data) * 0.8)])
-    _extract_expecting(fake, tmp_path, monkeypatch, truncated, "could not be extracted|lacks")
+    _check_extraction_fails(fake, tmp_path, monkeypatch, truncated, "could not be extracted|lacks")
 
 
 def test_archive_missing_a_file_leaves_nothing(fake, tmp_path, monkeypatch):
     (fake["source"] / "cifar-10-batches-py" / "test_batch").unlink()
     partial = tmp_path / "partial.tar.gz"
     make_tarball(fake["source"], partial)
-    _extract_expecting(fake, tmp_path, monkeypatch, partial, "lacks test_batch")
+    _check_extraction_fails(fake, tmp_path, monkeypatch, partial, "lacks test_batch")
 
 
 def test_interrupted_extraction_leaves_nothing(fake, tmp_path, monkeypatch):
@@ -381,7 +381,7 @@ def test_interrupted_extraction_leaves_nothing(fake, tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tarfile.TarFile, "extractall", extract_then_fail)
-    _extract_expecting(fake, tmp_path, monkeypatch, fake["archive"], "No space left on device", OSError)
+    _check_extraction_fails(fake, tmp_path, monkeypatch, fake["archive"], "No space left on device", OSError)
 
 
 @pytest.mark.parametrize(
@@ -395,7 +395,7 @@ def test_archive_with_paths_outside_the_folder_is_refused(fake, tmp_path, monkey
         info = tarfile.TarInfo(member)
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
-    _extract_expecting(fake, tmp_path, monkeypatch, archive, "refusing to extract")
+    _check_extraction_fails(fake, tmp_path, monkeypatch, archive, "refusing to extract")
     assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
     assert not os.path.exists("/tmp/escaped-absolute")
 
@@ -408,4 +408,4 @@ def test_archive_with_a_link_is_refused(fake, tmp_path, monkeypatch):
         info.type = tarfile.SYMTYPE
         info.linkname = "/etc/passwd"
         tar.addfile(info)
-    _extract_expecting(fake, tmp_path, monkeypatch, archive, "not a plain file or folder")
+    _check_extraction_fails(fake, tmp_path, monkeypatch, archive, "not a plain file or folder")

@@ -44,7 +44,7 @@ kW·C numbers of one row of a patch lie side by side, so one strided view of
 the image holds row i of every patch, and the copy is kH slice assignments,
 each moving every image of the block at once. ``col2im`` does the reverse
 with kH·kW slice *additions*; within one offset (i, j) no input pixel appears
-twice, so plain ``+=`` on the slice is exact (no ``np.add.at`` needed).
+twice, so plain ``+=`` on the slice is exact (no scatter-add needed).
 
 Stride 1: the backward pass as two more convolutions
 ----------------------------------------------------
