@@ -281,7 +281,7 @@ def cross_entropy(logits: Tensor, targets: Any, label_smoothing: float = 0.0) ->
 def mse_loss(pred: Tensor, target: Any) -> Tensor:
     """L = (1/n) Σ (pred − target)²  over all n elements;  ∂L/∂pred = 2(pred − target)/n = −∂L/∂target."""
     pred = _tensor(pred, "pred", "mse_loss")
-    target = target if isinstance(target, Tensor) else Tensor(target, dtype=pred.dtype)
+    target = target if isinstance(target, Tensor) else Tensor(target, dtype=pred.dtype, device=pred.device)
     if pred.shape != target.shape:
         raise ValueError(f"mse_loss: pred and target must have the same shape; got {pred.shape} and {target.shape}")
     xp = get_array_module(pred.data)
