@@ -228,7 +228,7 @@ def load_datasets(args: argparse.Namespace) -> tuple[Any, Any]:
         train = data.CIFAR10(args.data_dir, train=True, download=args.download)
         test = data.CIFAR10(args.data_dir, train=False)
     except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
-        raise UsageError(str(error).splitlines()[0] if not isinstance(error, data.DatasetNotFoundError) else " ".join(str(error).split())) from None
+        raise UsageError(" ".join(str(error).split())) from None  # one line, whatever the message's layout
     return _first(train, args.train_size), _first(test, args.test_size)
 
 
@@ -282,6 +282,7 @@ def _resolve_device(args: argparse.Namespace) -> str:
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import minisgd
     from minisgd import checkpoint, optim
+    from minisgd.atomic import write_text
     from minisgd.ensemble import SnapshotEnsemble, cycle_ends
     from minisgd.plots import plot_history
     from minisgd.train import History, fit
@@ -295,6 +296,8 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # The checkpoint's settings are the defaults; options given now override them.
         saved = {k: v for k, v in resumed["meta"].get("args", {}).items() if k not in ("resume", "out", "quiet")}
         args = build_parser(train_defaults=saved).parse_args(["train", *argv])
+    if args.snapshots and args.schedule not in ("sgdr", "cyclic"):
+        raise UsageError(f"--snapshots needs a schedule with cycles (--schedule sgdr or cyclic); got --schedule {args.schedule}")
     out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else _default_out(args))
     _check_out_folder(out, Path(args.resume) if args.resume else None)
     device = _resolve_device(args)
@@ -326,8 +329,6 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     ensemble = None
     on_step_end = None
     if args.snapshots:
-        if args.schedule not in ("sgdr", "cyclic"):
-            raise UsageError(f"--snapshots needs a schedule with cycles (--schedule sgdr or cyclic); got --schedule {args.schedule}")
         snapshot_steps = set(cycle_ends(schedule, args.epochs * steps_per_epoch))
         if not snapshot_steps:
             raise UsageError(f"--snapshots: no cycle of --schedule {args.schedule} ends within --epochs {args.epochs}; train longer")
@@ -352,8 +353,6 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if ensemble is not None and len(ensemble) > 0:
         history.snapshot_test_acc = ensemble.accuracy(test_loader)
-    from minisgd.atomic import write_text
-
     write_text(out / "history.json", json.dumps(history.to_dict(), indent=1))
     plot_history(history, out / "curves.png", title=f"{args.model} on {args.dataset}: SGD, {args.schedule} schedule")
     print(f"saved {out / 'history.json'}, {out / 'checkpoint.npz'}, {out / 'curves.png'} ({elapsed:.0f}s)")

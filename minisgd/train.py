@@ -174,6 +174,6 @@ def fit(
 
 def _synchronize(model: Any) -> None:
     """Wait for queued GPU work so epoch times are real (a no-op on the CPU)."""
-    for parameter in model.parameters():
+    parameter = next(iter(model.parameters()), None)
+    if parameter is not None:
         synchronize(parameter.device)
-        return
