@@ -252,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 15)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads for both frameworks")
-    parser.add_argument("--rounds", type=int, default=None, help="alternating measurements per framework, best kept (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="alternating measurements per framework, best kept (default 3; 1 with --quick)",
+    )
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
     parser.add_argument("--no-torch", action="store_true", help="measure minisgd only")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)

@@ -153,8 +153,10 @@ print(f"\nsharp minimum: w = {w_sharp:.3f}, train loss {f_grid[minima[0]]:.3f}, 
 print(f"flat minimum:  w = {w_flat:.3f}, train loss {f_grid[minima[-1]]:.3f}, "
       f"curvature λ = {curvature['flat']:.2f}, stable for α < 2/λ = {2 / curvature['flat']:.2f}")
 print(f"the hill between them is at w = {barrier:.3f}")
-print(f"test loss (the curve shifted by δ = {SHIFT}): at the sharp minimum {np.interp(w_sharp, grid, f_test_grid):.3f}, "
-      f"at the flat minimum {np.interp(w_flat, grid, f_test_grid):.3f}")
+print(
+    f"test loss (the curve shifted by δ = {SHIFT}): at the sharp minimum {np.interp(w_sharp, grid, f_test_grid):.3f}, "
+    f"at the flat minimum {np.interp(w_flat, grid, f_test_grid):.3f}"
+)
 
 # %% [markdown]
 # ## Many runs of SGD on this loss, three ways
@@ -338,10 +340,15 @@ loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, tran
 single_history = fit(single, loader, single_optimizer, epochs=EPOCHS, progress=False)
 single_acc = evaluate(single, val_loader)["acc"]
 
-print(f"\nsnapshot ensemble: {EPOCHS} epochs = {total} updates, {SNAPSHOTS} cycles, snapshots after updates {snapshot_times}")
+print(
+    f"\nsnapshot ensemble: {EPOCHS} epochs = {total} updates, {SNAPSHOTS} cycles, "
+    f"snapshots after updates {snapshot_times}"
+)
 for k, acc in enumerate(snapshot_acc, start=1):
     print(f"  snapshot {k}: validation accuracy {acc:.3f}")
-print("  ensemble of the last m snapshots: " + ", ".join(f"m = {m}: {a:.3f}" for m, a in enumerate(ensemble_acc_last, 1)))
+print(
+    "  ensemble of the last m snapshots: " + ", ".join(f"m = {m}: {a:.3f}" for m, a in enumerate(ensemble_acc_last, 1))
+)
 print(f"single model (last snapshot):          accuracy {snapshot_acc[-1]:.3f}")
 print(f"single model (one cosine, same budget): accuracy {single_acc:.3f}")
 print(f"snapshot ensemble ({len(ensemble)} snapshots):       accuracy {ensemble_acc:.3f}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -91,7 +90,9 @@ def _add_data_and_model(parser: argparse.ArgumentParser, model_default: str = "l
                        help="mini-batch size B (default: 64)")
     group.add_argument("--device", choices=("cpu", "cuda"), default=None,
                        help="where to compute (default: $MINISGD_DEVICE or cpu); cuda needs CuPy and a GPU")
-    group.add_argument("--seed", type=_non_negative_int, default=0, help="seed for initialisation, shuffling and dropout (default: 0)")
+    group.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed for initialisation, shuffling and dropout (default: 0)"
+    )
 
 
 def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
@@ -111,14 +112,27 @@ def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.Argum
     opt.add_argument("--weight-decay", type=_non_negative_float, default=5e-4,
                      help="L2 weight decay λ, coupled like PyTorch's (default: 5e-4)")
     sched = train.add_argument_group("learning-rate schedule (times in epochs unless named steps)")
-    sched.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default: cosine)")
+    sched.add_argument(
+        "--schedule", choices=SCHEDULES, default="cosine", help="learning-rate schedule (default: cosine)"
+    )
     sched.add_argument("--step-size", type=_positive_int, default=1, help="step: epochs between decays (default: 1)")
-    sched.add_argument("--milestones", type=_positive_int, nargs="+", default=None,
-                       help="multistep: epochs at which α is multiplied by --gamma (default: half and three quarters of --epochs)")
-    sched.add_argument("--gamma", type=float, default=None,
-                       help="decay factor γ (step, multistep: 0.1; exponential: per epoch, 0.5; cyclic exp_range: per step, 0.99994)")
+    sched.add_argument(
+        "--milestones",
+        type=_positive_int,
+        nargs="+",
+        default=None,
+        help="multistep: epochs at which α is multiplied by --gamma (default: half and three quarters of --epochs)",
+    )
+    sched.add_argument(
+        "--gamma",
+        type=float,
+        default=None,
+        help="decay factor γ (step, multistep: 0.1; exponential: per epoch, 0.5; cyclic exp_range: per step, 0.99994)",
+    )
     sched.add_argument("--t0", type=_positive_int, default=1, help="sgdr: epochs in the first cycle T₀ (default: 1)")
-    sched.add_argument("--t-mult", type=_positive_int, default=2, help="sgdr: cycle-length multiplier T_mult (default: 2)")
+    sched.add_argument(
+        "--t-mult", type=_positive_int, default=2, help="sgdr: cycle-length multiplier T_mult (default: 2)"
+    )
     sched.add_argument("--min-lr", type=_non_negative_float, default=0.0,
                        help="floor η_min of cosine, sgdr and linear; base rate of cyclic (default: 0)")
     sched.add_argument("--cyclic-mode", choices=("triangular", "triangular2", "exp_range"), default="triangular",
@@ -129,8 +143,11 @@ def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.Argum
     out.add_argument("--snapshots", action="store_true",
                      help="with --schedule sgdr or cyclic: keep the weights at the end of each cycle and report "
                           "the snapshot ensemble's accuracy beside the single model's")
-    out.add_argument("--out", default=None,
-                     help="folder for history.json, checkpoint.npz and curves.png (default: runs/<model>-<dataset>-<time>)")
+    out.add_argument(
+        "--out",
+        default=None,
+        help="folder for history.json, checkpoint.npz and curves.png (default: runs/<model>-<dataset>-<time>)",
+    )
     out.add_argument("--resume", default=None, metavar="CHECKPOINT",
                      help="continue a run from its checkpoint.npz (settings come from the checkpoint; "
                           "options given here override them, e.g. more --epochs)")
@@ -138,8 +155,11 @@ def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.Argum
     if train_defaults:
         train.set_defaults(**train_defaults)
 
-    finder = commands.add_parser("lr-find", help="LR range test: sweep the learning rate exponentially, plot the loss",
-                                 description="LR range test: an exponential ramp of the learning rate over mini-batches.")
+    finder = commands.add_parser(
+        "lr-find",
+        help="LR range test: sweep the learning rate exponentially, plot the loss",
+        description="LR range test: an exponential ramp of the learning rate over mini-batches.",
+    )
     _add_data_and_model(finder)
     finder.add_argument("--start-lr", type=_non_negative_float, default=1e-5, help="first rate (default: 1e-5)")
     finder.add_argument("--end-lr", type=_non_negative_float, default=10.0, help="last rate (default: 10)")
@@ -160,7 +180,9 @@ def build_parser(train_defaults: dict[str, Any] | None = None) -> argparse.Argum
     plot.add_argument("--milestones", type=_positive_int, nargs="+", default=None, help="as for train")
     plot.add_argument("--gamma", type=float, default=None, help="as for train")
     plot.add_argument("--min-lr", type=_non_negative_float, default=0.0, help="as for train")
-    plot.add_argument("--cyclic-mode", choices=("triangular", "triangular2", "exp_range"), default="triangular", help="as for train")
+    plot.add_argument(
+        "--cyclic-mode", choices=("triangular", "triangular2", "exp_range"), default="triangular", help="as for train"
+    )
     plot.add_argument("--warmup-steps", type=_non_negative_int, default=0, help="as for train")
     plot.add_argument("--out", default="schedules.png", help="PNG file (default: schedules.png)")
     return parser
@@ -297,7 +319,9 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         saved = {k: v for k, v in resumed["meta"].get("args", {}).items() if k not in ("resume", "out", "quiet")}
         args = build_parser(train_defaults=saved).parse_args(["train", *argv])
     if args.snapshots and args.schedule not in ("sgdr", "cyclic"):
-        raise UsageError(f"--snapshots needs a schedule with cycles (--schedule sgdr or cyclic); got --schedule {args.schedule}")
+        raise UsageError(
+            f"--snapshots needs a schedule with cycles (--schedule sgdr or cyclic); got --schedule {args.schedule}"
+        )
     out = Path(args.out) if args.out else (Path(args.resume).parent if args.resume else _default_out(args))
     _check_out_folder(out, Path(args.resume) if args.resume else None)
     device = _resolve_device(args)
@@ -323,7 +347,9 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         history = History.from_dict(resumed["history"])
         start_epoch = resumed["epoch"]
         if start_epoch >= args.epochs:
-            raise UsageError(f"--epochs {args.epochs}: the checkpoint has already trained {start_epoch} epochs; ask for more")
+            raise UsageError(
+                f"--epochs {args.epochs}: the checkpoint has already trained {start_epoch} epochs; ask for more"
+            )
         train_loader.set_epoch(start_epoch)
 
     ensemble = None
@@ -331,7 +357,9 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.snapshots:
         snapshot_steps = set(cycle_ends(schedule, args.epochs * steps_per_epoch))
         if not snapshot_steps:
-            raise UsageError(f"--snapshots: no cycle of --schedule {args.schedule} ends within --epochs {args.epochs}; train longer")
+            raise UsageError(
+                f"--snapshots: no cycle of --schedule {args.schedule} ends within --epochs {args.epochs}; train longer"
+            )
         ensemble = SnapshotEnsemble()
 
         def on_step_end(t: int) -> None:

@@ -74,7 +74,9 @@ class SnapshotEnsemble:
         if self.model is not None and model is not self.model:
             raise ValueError("SnapshotEnsemble.add: every snapshot must come from the same model object")
         self.model = model
-        self.snapshots.append({name: np.array(to_numpy(value), copy=True) for name, value in model.state_dict().items()})
+        self.snapshots.append(
+            {name: np.array(to_numpy(value), copy=True) for name, value in model.state_dict().items()}
+        )
 
     def __len__(self) -> int:
         return len(self.snapshots)

@@ -20,7 +20,7 @@ divided by 2ε swamps the difference.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

@@ -61,7 +61,9 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
         smooth = moving_average(history.step_loss, window)
         loss_ax.plot(steps[window - 1 :], smooth, color="C0", lw=1.2, label=f"mean of {window} steps")
     if epochs:
-        loss_ax.plot(epoch_end_steps, [e["train_loss"] for e in history.epochs], "o-", color="C1", label="train (epoch mean)")
+        loss_ax.plot(
+            epoch_end_steps, [e["train_loss"] for e in history.epochs], "o-", color="C1", label="train (epoch mean)"
+        )
         if "test_loss" in history.epochs[0]:
             loss_ax.plot(epoch_end_steps, [e["test_loss"] for e in history.epochs], "s-", color="C2", label="test")
     loss_ax.set(xlabel="update t", ylabel="cross-entropy loss", title="loss")

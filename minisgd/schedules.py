@@ -504,6 +504,7 @@ def one_cycle(
         """``quantity`` ("lr" or "momentum") at t, from the phase that holds t."""
         t = np.minimum(t, last)  # hold the final value past the end
         phase_start = 0.0
+        value = None
         for i, phase in enumerate(phases):
             a, b = phase[quantity]
             pct = (t - phase_start) / (phase["end"] - phase_start)

@@ -147,7 +147,9 @@ def fit(
             seen += len(x)
             if on_step_end is not None:
                 on_step_end(len(history.step_loss))
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{lr:.3g}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.4f}", lr=f"{lr:.3g}", img_s=f"{seen / (time.perf_counter() - started):.0f}"
+            )
         _synchronize(model)
         seconds = time.perf_counter() - started
         record = {
@@ -164,7 +166,11 @@ def fit(
         if progress:
             tqdm.write(
                 "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f}".format(**record)
-                + (" test_loss={test_loss:.4f} test_acc={test_acc:.4f}".format(**record) if test_loader is not None else "")
+                + (
+                    " test_loss={test_loss:.4f} test_acc={test_acc:.4f}".format(**record)
+                    if test_loader is not None
+                    else ""
+                )
                 + f" ({seconds:.1f}s, {record['images_per_second']:.0f} img/s)"
             )
         if on_epoch_end is not None:

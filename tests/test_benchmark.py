@@ -60,6 +60,10 @@ def test_cuda_without_cupy_exits_with_the_install_hint():
     if importlib.util.find_spec("cupy") is not None:
         pytest.skip("CuPy is installed: this machine runs the real GPU benchmark instead")
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--device", "cuda", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, str(SCRIPT), "--device", "cuda", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2 and "pip install cupy-cuda12x" in result.stderr

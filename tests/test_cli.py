@@ -44,7 +44,10 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
     [
         (["train", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1; got 0"),
         (["train", "--epochs", "0"], "argument --epochs: must be an integer >= 1; got 0"),
-        (["train", "--model", "resnet"], "argument --model: invalid choice: 'resnet' (choose from 'lenet', 'small-vgg')"),
+        (
+            ["train", "--model", "resnet"],
+            "argument --model: invalid choice: 'resnet' (choose from 'lenet', 'small-vgg')",
+        ),
         (["train", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
         (["train", "--schedule", "warm"], "argument --schedule: invalid choice: 'warm'"),
         (["train", "--lr", "-1"], "argument --lr: must be a finite number >= 0; got -1"),
@@ -66,7 +69,9 @@ def test_bad_arguments_get_one_line_and_exit_code_2(capsys, tmp_path, argv, mess
 
 
 def test_cifar10_without_files_says_where_to_put_them(capsys, tmp_path):
-    code, _, err = run(capsys, "train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run"))
+    code, _, err = run(
+        capsys, "train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")
+    )
     assert code == 2
     assert "cifar-10-batches-py" in err and str(tmp_path) in err and "--download" in err
     assert len(err.strip().splitlines()) == 1
@@ -101,7 +106,9 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(capsys, tmp_path):
 def test_resume_with_another_model_names_the_keys(capsys, tmp_path):
     out = tmp_path / "run"
     assert run(capsys, "train", *TINY, "--epochs", "1", "--out", str(out))[0] == 0
-    code, _, err = run(capsys, "train", "--resume", str(out / "checkpoint.npz"), "--model", "small-vgg", "--epochs", "2")
+    code, _, err = run(
+        capsys, "train", "--resume", str(out / "checkpoint.npz"), "--model", "small-vgg", "--epochs", "2"
+    )
     assert code == 2 and "does not fit this model" in err and "weight" in err
     assert len(err.strip().splitlines()) == 1
 

@@ -85,7 +85,9 @@ def test_predictions_average_the_snapshots_softmax(trained):
     probabilities = ensemble.predict_proba(minisgd.Tensor(x))
     np.testing.assert_allclose(probabilities, np.mean(per_snapshot, axis=0), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(ensemble.predict_proba(x, last=2), np.mean(per_snapshot[-2:], axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        ensemble.predict_proba(x, last=2), np.mean(per_snapshot[-2:], axis=0), rtol=1e-5, atol=1e-7
+    )
     np.testing.assert_array_equal(ensemble.predict(x), np.argmax(np.mean(per_snapshot, axis=0), axis=1))
     # The model is left as it was: its own weights, still in training mode.
     for name, value in model.state_dict().items():

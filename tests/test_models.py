@@ -38,7 +38,9 @@ def test_lenet_has_pytorchs_names_shapes_and_parameter_count():
 def test_small_vgg_has_pytorchs_names_shapes_and_parameter_count():
     model = models.small_vgg()
     assert shapes(model) == SMALL_VGG_KEYS
-    expected = (32 * 27 + 32) + (32 * 288 + 32) + (64 * 288 + 64) + (64 * 576 + 64) + (4096 * 256 + 256) + (256 * 10 + 10)
+    expected = (
+        (32 * 27 + 32) + (32 * 288 + 32) + (64 * 288 + 64) + (64 * 576 + 64) + (4096 * 256 + 256) + (256 * 10 + 10)
+    )
     assert sum(p.size for p in model.parameters()) == expected
 
 

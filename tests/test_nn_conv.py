@@ -133,7 +133,9 @@ def test_im2col_refuses_an_image_whose_rows_are_not_contiguous(rng):
 
 def test_conv2d_output_is_channels_last_in_memory(rng):
     """The layout the design relies on: ReLU and the next conv read it without a copy."""
-    out = conv.conv2d_forward(rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), None, (1, 1), (1, 1))
+    out = conv.conv2d_forward(
+        rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), None, (1, 1), (1, 1)
+    )
     assert out.shape == (2, 4, 5, 5)
     assert conv.channels_last(out).flags.c_contiguous
 
@@ -241,5 +243,7 @@ def test_a_padding_as_large_as_the_kernel_takes_the_col2im_route(rng):
     out = conv.conv2d_forward(x, w, b, (1, 1), (1, 1))
     np.testing.assert_allclose(out, direct_conv2d(x, w, b, (1, 1), (1, 1)), atol=1e-12)
     g = rng.standard_normal(out.shape)
-    for got, expected in zip(conv.conv2d_backward(g, x, w, (1, 1), (1, 1)), direct_conv2d_grads(x, w, g, (1, 1), (1, 1))):
+    for got, expected in zip(
+        conv.conv2d_backward(g, x, w, (1, 1), (1, 1)), direct_conv2d_grads(x, w, g, (1, 1), (1, 1))
+    ):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -184,19 +184,36 @@ def test_batchnorm_starts_at_identity_and_counts_batches(rng):
 # ---------------------------------------------------------------- bad input
 def test_layers_name_themselves_with_expected_and_received_shapes():
     conv = nn.Conv2d(3, 8, 3, padding=1)
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 8, kernel_size=\(3, 3\).*expected input of shape \(N, 3, H, W\); got shape \(2, 1, 8, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Conv2d\(3, 8, kernel_size=\(3, 3\).*expected input of shape \(N, 3, H, W\); got shape \(2, 1, 8, 8\)",
+    ):
         conv(Tensor(np.zeros((2, 1, 8, 8), dtype=np.float32)))
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 8.*expected input of shape \(N, 3, H, W\); got shape \(3, 8, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"Conv2d\(3, 8.*expected input of shape \(N, 3, H, W\); got shape \(3, 8, 8\)"
+    ):
         conv(Tensor(np.zeros((3, 8, 8), dtype=np.float32)))
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 8, kernel_size=\(5, 5\).*kernel \(5, 5\) is larger than the padded input \(3, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Conv2d\(3, 8, kernel_size=\(5, 5\).*kernel \(5, 5\) is larger than the padded input \(3, 3\)",
+    ):
         nn.Conv2d(3, 8, 5)(Tensor(np.zeros((1, 3, 3, 3), dtype=np.float32)))
-    with pytest.raises(ValueError, match=r"Linear\(in_features=4, out_features=2, bias=True\): expected input of shape \(N, 4\); got \(5, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Linear\(in_features=4, out_features=2, bias=True\): expected input of shape \(N, 4\); got \(5, 3\)",
+    ):
         nn.Linear(4, 2)(Tensor(np.zeros((5, 3), dtype=np.float32)))
-    with pytest.raises(ValueError, match=r"BatchNorm2d\(4, .*expected input of shape \(N, 4, H, W\); got shape \(2, 3, 5, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"BatchNorm2d\(4, .*expected input of shape \(N, 4, H, W\); got shape \(2, 3, 5, 5\)"
+    ):
         nn.BatchNorm2d(4)(Tensor(np.zeros((2, 3, 5, 5), dtype=np.float32)))
-    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=\(2, 2\).*expected input of shape \(N, C, H, W\); got shape \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"MaxPool2d\(kernel_size=\(2, 2\).*expected input of shape \(N, C, H, W\); got shape \(4, 4\)"
+    ):
         nn.MaxPool2d(2)(Tensor(np.zeros((4, 4), dtype=np.float32)))
-    with pytest.raises(ValueError, match=r"AvgPool2d\(kernel_size=\(3, 3\).*kernel \(3, 3\) is larger than the padded input \(2, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"AvgPool2d\(kernel_size=\(3, 3\).*kernel \(3, 3\) is larger than the padded input \(2, 2\)"
+    ):
         nn.AvgPool2d(3)(Tensor(np.zeros((1, 1, 2, 2), dtype=np.float32)))
 
 

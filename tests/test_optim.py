@@ -78,7 +78,9 @@ def test_forms_agree_at_constant_lr_and_differ_once_lr_changes_by_hand():
     w = param([1.0])
     assert half_square_steps(optim.SGD([w], lr=lr, momentum=0.9), w, 2) == pytest.approx([0.9, 0.882], abs=1e-15)
     w = param([1.0])
-    assert half_square_steps(optim.HeavyBallSGD([w], lr=lr, momentum=0.9), w, 2) == pytest.approx([0.9, 0.801], abs=1e-15)
+    assert half_square_steps(optim.HeavyBallSGD([w], lr=lr, momentum=0.9), w, 2) == pytest.approx(
+        [0.9, 0.801], abs=1e-15
+    )
 
 
 # ---------------------------------------------------------- analytic problems
@@ -266,7 +268,10 @@ def test_load_state_dict_rejects_a_mismatch():
         (dict(lr=0.1, weight_decay=-1.0), "weight_decay must be a finite number >= 0 \\(or a schedule\\); got -1.0"),
         (dict(lr=0.1, momentum=0.9, dampening=2.0), "dampening must be in \\[0, 1\\]; got 2.0"),
         (dict(lr=0.1, nesterov=True), "nesterov=True needs momentum > 0 and dampening = 0; got momentum=0.0"),
-        (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "nesterov=True needs momentum > 0 and dampening = 0"),
+        (
+            dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
+            "nesterov=True needs momentum > 0 and dampening = 0",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -287,7 +292,9 @@ def test_a_schedule_returning_a_bad_lr_stops_at_that_step(bad):
         w.grad = np.array([1.0])
         opt.step()
     w.grad = np.array([1.0])
-    with pytest.raises(ValueError, match=f"learning rate schedule returned {bad} at step t=3; lr must be a finite number >= 0"):
+    with pytest.raises(
+        ValueError, match=f"learning rate schedule returned {bad} at step t=3; lr must be a finite number >= 0"
+    ):
         opt.step()
     assert float(w.data[0]) == pytest.approx(0.7) and opt.t == 3  # nothing was applied
 

@@ -97,7 +97,9 @@ def test_small_vgg_with_batch_norm_in_eval_mode_matches_pytorch(rng):
     ours.eval()
     theirs.eval()
     batch = rng.standard_normal((3, 3, 32, 32))
-    np.testing.assert_allclose(ours(Tensor(batch)).numpy(), numpy_of(theirs(torch.from_numpy(batch))), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        ours(Tensor(batch)).numpy(), numpy_of(theirs(torch.from_numpy(batch))), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_float32_small_vgg_matches_pytorch_within_float32_rounding(rng):
@@ -122,7 +124,9 @@ def test_weights_move_from_pytorch_to_minisgd(rng):
     ours = models.lenet().double()
     ours.load_state_dict({name: value.numpy() for name, value in theirs.state_dict().items()})
     images = rng.standard_normal((2, 3, 32, 32))
-    np.testing.assert_allclose(ours(Tensor(images)).numpy(), numpy_of(theirs(torch.from_numpy(images))), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        ours(Tensor(images)).numpy(), numpy_of(theirs(torch.from_numpy(images))), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_three_sgd_momentum_steps_match_pytorch(rng):
@@ -145,7 +149,11 @@ def test_three_sgd_momentum_steps_match_pytorch(rng):
 # -------------------------------------------------------- single functions
 @pytest.mark.parametrize(
     "shape, weight_shape, stride, padding",
-    [((2, 3, 7, 6), (4, 3, 3, 2), (2, 1), (1, 2)), ((1, 2, 9, 9), (3, 2, 5, 5), 2, 2), ((3, 1, 5, 5), (2, 1, 1, 1), 1, 0)],
+    [
+        ((2, 3, 7, 6), (4, 3, 3, 2), (2, 1), (1, 2)),
+        ((1, 2, 9, 9), (3, 2, 5, 5), 2, 2),
+        ((3, 1, 5, 5), (2, 1, 1, 1), 1, 0),
+    ],
 )
 def test_conv2d_matches_pytorch(rng, shape, weight_shape, stride, padding):
     x, w, b = rng.standard_normal(shape), rng.standard_normal(weight_shape), rng.standard_normal(weight_shape[0])
@@ -176,11 +184,15 @@ def test_max_pool_with_ties_routes_gradients_like_pytorch(rng, kernel, stride):
 
 def test_avg_pool_cross_entropy_with_smoothing_and_log_softmax_match_pytorch(rng):
     x = rng.standard_normal((2, 3, 7, 6))
-    np.testing.assert_allclose(F.avg_pool2d(Tensor(x), 3, 2).numpy(), numpy_of(TF.avg_pool2d(torch.from_numpy(x), 3, 2)), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.avg_pool2d(Tensor(x), 3, 2).numpy(), numpy_of(TF.avg_pool2d(torch.from_numpy(x), 3, 2)), rtol=1e-12
+    )
     z, y = rng.standard_normal((5, 4)) * 10, np.array([0, 3, 2, 2, 1])
     expected = TF.cross_entropy(torch.from_numpy(z), torch.from_numpy(y), label_smoothing=0.1).item()
     assert np.isclose(F.cross_entropy(Tensor(z), y, label_smoothing=0.1).item(), expected, rtol=1e-12)
-    np.testing.assert_allclose(F.log_softmax(Tensor(z)).numpy(), numpy_of(TF.log_softmax(torch.from_numpy(z), -1)), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.log_softmax(Tensor(z)).numpy(), numpy_of(TF.log_softmax(torch.from_numpy(z), -1)), rtol=1e-12
+    )
 
 
 def test_default_initialisation_has_pytorchs_bounds():

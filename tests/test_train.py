@@ -11,9 +11,7 @@ import pytest
 
 import minisgd
 from minisgd import checkpoint, nn, optim, schedules
-from minisgd.backend import to_numpy
-from minisgd.data import ArrayDataset, DataLoader, transforms
-from minisgd.nn import functional as F
+from minisgd.data import ArrayDataset, DataLoader
 from minisgd.train import History, evaluate, fit
 
 
@@ -101,8 +99,14 @@ def test_resuming_from_a_checkpoint_continues_bit_for_bit(tmp_path):
     model, loader, optimizer = make_run()
     minisgd.random.manual_seed(123)
     first_half = fit(
-        model, loader, optimizer, epochs=2, progress=False,
-        on_epoch_end=lambda epoch, h: checkpoint.save_checkpoint(path, model=model, optimizer=optimizer, epoch=epoch, history=h.to_dict()),
+        model,
+        loader,
+        optimizer,
+        epochs=2,
+        progress=False,
+        on_epoch_end=lambda epoch, h: checkpoint.save_checkpoint(
+            path, model=model, optimizer=optimizer, epoch=epoch, history=h.to_dict()
+        ),
     )
     minisgd.random.manual_seed(999)  # anything drawn now must not matter after the restore
 
@@ -122,7 +126,9 @@ def test_resuming_from_a_checkpoint_continues_bit_for_bit(tmp_path):
 
 def test_checkpoint_holds_only_plain_arrays(tmp_path):
     model, _, optimizer = make_run()
-    path = checkpoint.save_checkpoint(tmp_path / "c.npz", model=model, optimizer=optimizer, epoch=1, meta={"model": "mlp"})
+    path = checkpoint.save_checkpoint(
+        tmp_path / "c.npz", model=model, optimizer=optimizer, epoch=1, meta={"model": "mlp"}
+    )
     with np.load(path, allow_pickle=False) as archive:  # would raise on any pickled object
         assert {"model/0.weight", "epoch", "random_state", "optimizer/t"} <= set(archive.files)
     assert checkpoint.load_checkpoint(path)["meta"] == {"model": "mlp"}
@@ -163,7 +169,9 @@ def test_a_checkpoint_of_another_model_names_the_mismatching_keys(tmp_path):
     path = checkpoint.save_checkpoint(tmp_path / "c.npz", model=model, optimizer=optimizer, epoch=1)
     other = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     with pytest.raises(checkpoint.CheckpointError, match=r"does not fit this model: .*0\.weight"):
-        checkpoint.restore(checkpoint.load_checkpoint(path), model=other, optimizer=optim.SGD(other.parameters(), lr=0.1))
+        checkpoint.restore(
+            checkpoint.load_checkpoint(path), model=other, optimizer=optim.SGD(other.parameters(), lr=0.1)
+        )
 
 
 def test_history_round_trips_through_a_dict():

@@ -9,7 +9,8 @@
 | file | what it holds |
 |---|---|
 | ``module.py`` | ``Module`` (parameters, ``state_dict``, ``train``/``eval``, ``to``) and ``Parameter`` |
-| ``layers.py`` | ``Linear``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``ReLU``, ``Flatten``, ``Dropout``, ``BatchNorm2d``, ``Sequential`` |
+| ``layers.py`` | ``Linear``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``ReLU``, ``Flatten``, ``Dropout``, |
+| | ``BatchNorm2d``, ``Sequential`` |
 | ``functional.py`` | the differentiable functions the layers call, and the losses |
 | ``conv.py`` | im2col convolution and pooling on plain arrays |
 | ``init.py`` | PyTorch's default initialisation |
