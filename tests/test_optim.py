@@ -377,3 +377,78 @@ def test_cycled_momentum_matches_torch(rng):
     )
     found = minisgd_iterates(w0, A, b, 40, lr=clr, momentum=clr.momentum)
     np.testing.assert_allclose(found, expected, rtol=1e-10, atol=1e-13)
+
+
+# -------------------------------------------------------- parameter groups
+def test_parameter_groups_override_the_defaults_by_hand():
+    # a: the defaults (lr 0.1, λ 0.5): g = 1 + 0.5·1 = 1.5, a₁ = 1 − 0.15 = 0.85.
+    # b: lr 0.2 and no decay: g = 1, b₁ = 1 − 0.2 = 0.8.
+    a, b = param([1.0]), param([1.0])
+    opt = optim.SGD([{"params": [a]}, {"params": b, "lr": 0.2, "weight_decay": 0.0}], lr=0.1, weight_decay=0.5)
+    a.grad, b.grad = np.array([1.0]), np.array([1.0])
+    opt.step()
+    assert float(a.data[0]) == pytest.approx(0.85, abs=1e-15) and float(b.data[0]) == pytest.approx(0.8, abs=1e-15)
+    assert opt.params == [a, b] and [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
+
+
+def test_parameter_groups_keep_their_own_schedules_and_state_numbering(tmp_path):
+    # Momentum buffers are numbered through the groups (PyTorch's numbering): a → 0, b → 1, c → 2.
+    a, b, c = param([1.0]), param([2.0]), param([3.0])
+    opt = optim.SGD([{"params": [a, b]}, {"params": [c], "lr": lambda t: 0.5**t}], lr=0.1, momentum=0.9)
+    for _ in range(2):
+        for p in (a, b, c):
+            p.grad = np.array([1.0])
+        opt.step()
+    # c: b₁ = 1, c₁ = 3 − 1·1 = 2; b₂ = 1.9, c₂ = 2 − 0.5·1.9 = 1.05. a: 1 − 0.1 − 0.19 = 0.71.
+    assert float(c.data[0]) == pytest.approx(1.05, abs=1e-15) and float(a.data[0]) == pytest.approx(0.71, abs=1e-15)
+    assert sorted(opt.state_dict()) == ["buffer.0", "buffer.1", "buffer.2", "t"]
+    assert opt.lr == 0.1  # the first group's rate
+    with pytest.raises(ValueError, match="groups have different lr"):
+        opt.lr_schedule
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (lambda a, b: [{"params": [a]}, {"params": [b], "lr": 0.1, "betas": (0.9, 0.99)}],
+         "param_groups\\[1\\] has unknown options \\['betas'\\]; allowed: 'params', 'lr', 'momentum'"),
+        (lambda a, b: [{"params": [a]}, {"lr": 0.1}], "param_groups\\[1\\] has no 'params' key"),
+        (lambda a, b: [a, {"params": [b]}], "params mixes tensors and dicts"),
+        (lambda a, b: [{"params": [a, b]}, {"params": [b]}], "a parameter appears in more than one group"),
+        (lambda a, b: a, "params must be an iterable of tensors or a list of dicts .*; got 'Tensor'"),
+        (lambda a, b: {"params": [a]}, "params must be an iterable of tensors or a list of dicts .*; got 'dict'"),
+        (lambda a, b: [{"params": [np.ones(2)]}], "param_groups\\[0\\]\\['params'\\] must hold tensors; got a ndarray"),
+        (lambda a, b: [{"params": []}], "params is empty"),
+        (lambda a, b: [{"params": [a]}, {"params": [b], "lr": -1.0}], "SGD param_groups\\[1\\]: lr must be"),
+        (lambda a, b: [{"params": [a], "momentum": 0.0}, {"params": [b]}],
+         "SGD param_groups\\[0\\]: nesterov=True needs momentum > 0"),
+    ],
+)
+def test_bad_parameter_groups_get_a_clear_error(params, message):
+    with pytest.raises(ValueError, match=message):
+        optim.SGD(params(param([1.0]), param([2.0])), lr=0.1, momentum=0.9, nesterov=True)
+
+
+def test_heavy_ball_groups_refuse_dampening():
+    with pytest.raises(ValueError, match="HeavyBallSGD: dampening must be 0"):
+        optim.HeavyBallSGD([{"params": [param([1.0])], "dampening": 0.5}], lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "optimizer_class", [optim.SGD, optim.HeavyBallSGD, optim.Adagrad, optim.RMSprop, optim.Adam, optim.AdamW]
+)
+def test_two_groups_equal_two_optimizers(optimizer_class, rng):
+    # Groups only route options: two groups behave as two optimizers, one per group.
+    A, w0 = random_spd(rng, 2), rng.normal(size=2)
+    options = dict(lr=0.05, weight_decay=0.1, **({"momentum": 0.9} if "SGD" in optimizer_class.__name__ else {}))
+    x, y = param(w0), param(-w0)
+    together = optimizer_class([{"params": [x]}, {"params": [y], "lr": 0.01, "weight_decay": 0.0}], **options)
+    x2, y2 = param(w0), param(-w0)
+    apart = [optimizer_class([x2], **options), optimizer_class([y2], **{**options, "lr": 0.01, "weight_decay": 0.0})]
+    for _ in range(5):
+        x.grad, y.grad, x2.grad, y2.grad = A @ x.data, A @ y.data, A @ x2.data, A @ y2.data
+        together.step()
+        for opt in apart:
+            opt.step()
+    np.testing.assert_array_equal(x.data, x2.data)
+    np.testing.assert_array_equal(y.data, y2.data)

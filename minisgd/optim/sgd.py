@@ -113,6 +113,11 @@ class SGD(Optimizer):
         return options
 
     @property
+    def buffers(self) -> list[Any]:
+        """The momentum buffer b (or velocity V) of each parameter; None before its first update."""
+        return [state.get("buffer") for state in self.state]
+
+    @property
     def momentum(self) -> float:
         """μ for the next update, momentum(t), of the first group."""
         return self.options_at_t(self.param_groups[0])["momentum"]
