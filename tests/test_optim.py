@@ -452,3 +452,21 @@ def test_two_groups_equal_two_optimizers(optimizer_class, rng):
             opt.step()
     np.testing.assert_array_equal(x.data, x2.data)
     np.testing.assert_array_equal(y.data, y2.data)
+
+
+def test_no_decay_groups_leave_biases_and_batch_norm_undecayed():
+    model = minisgd.nn.Sequential(minisgd.nn.Conv2d(3, 4, 3), minisgd.nn.BatchNorm2d(4), minisgd.nn.Flatten(),
+                                  minisgd.nn.Linear(4, 2, bias=False))
+    groups = optim.no_decay_groups(model)
+    assert [p for p in groups[0]["params"]] == [model[0].weight, model[3].weight] and "weight_decay" not in groups[0]
+    assert groups[1]["params"] == [model[0].bias, model[1].weight, model[1].bias] and groups[1]["weight_decay"] == 0.0
+    # The optimizer decays only the first group: with zero gradients only decayed weights move.
+    opt = optim.SGD(groups, lr=0.1, weight_decay=0.5)
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = np.zeros_like(p.data)
+    opt.step()
+    for name, p in model.named_parameters():
+        factor = 1.0 if name.endswith("bias") or name.startswith("1.") else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(p.data, before[name] * np.float32(factor), rtol=1e-6, err_msg=name)
+    assert len(optim.no_decay_groups(minisgd.nn.Linear(2, 2, bias=False))) == 1

@@ -115,8 +115,8 @@ def test_swa_schedule_anneals_then_holds():
     lin = swa_schedule(schedules.cosine(0.2, 20), swa_start=10, swa_lr=0.5, anneal_steps=4, anneal="linear")
     assert lin(9) == pytest.approx(0.1 * (1 + math.cos(math.pi * 9 / 20)))
     assert lin(10) == pytest.approx(0.1) and lin(12) == pytest.approx(0.3) and lin(20) == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="swa_schedule: swa_lr must be <= the rate at swa_start \\(0.1\\)"):
-        swa_schedule(base, swa_start=10, swa_lr=0.5)
+    up = swa_schedule(schedules.constant(0.01), swa_start=5, swa_lr=0.05, anneal_steps=2)  # cos anneals up too
+    assert [up(t) for t in (4, 5, 6, 7, 50)] == pytest.approx([0.01, 0.01, 0.03, 0.05, 0.05], abs=1e-15)
     with pytest.raises(ValueError, match="swa_schedule: anneal must be one of 'cos', 'linear'; got 'cosine'"):
         swa_schedule(base, swa_start=10, swa_lr=0.05, anneal="cosine")
 

@@ -244,3 +244,26 @@ def state_array(state: dict[str, Any], name: str, param: Any, fill: float = 0.0)
     if name not in state:
         state[name] = get_array_module(param.data).full_like(param.data, fill)
     return state[name]
+
+
+def no_decay_groups(model: Any) -> list[dict[str, Any]]:
+    """Two parameter groups: weights with the optimizer's weight decay, and biases and BatchNorm's γ, β without.
+
+    A common recipe (Goyal et al. 2017; timm's ``no_weight_decay``): decay pulls
+    weights towards 0, which regularises multiplications, but a bias or a
+    normalisation scale has no such role, and shrinking γ only rescales the
+    layer's output. Use as ``SGD(no_decay_groups(model), lr=…, weight_decay=5e-4)``.
+    A parameter belongs to the second group if its name ends in ``bias`` or it
+    belongs to a layer with running statistics (BatchNorm). Empty groups are left out.
+    """
+    normalisation = {
+        id(param)
+        for module in model.modules()
+        if "running_mean" in module._buffers
+        for param in module._parameters.values()
+    }
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if name.endswith("bias") or id(param) in normalisation else decay).append(param)
+    groups = [{"params": decay}] if decay else []
+    return groups + ([{"params": no_decay, "weight_decay": 0.0}] if no_decay else [])

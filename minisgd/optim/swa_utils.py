@@ -171,18 +171,15 @@ def swa_schedule(
 ) -> schedules.Schedule:
     """``schedule`` until update ``swa_start``, then anneal to ``swa_lr`` over ``anneal_steps`` and hold it.
 
-    With η_s = schedule(swa_start), the rate from SWA's start on is PyTorch's ``SWALR``:
+    With η_s = schedule(swa_start), τ = t − swa_start and A = ``anneal_steps``,
+    the rate from SWA's start on is PyTorch's ``SWALR``:
 
-        cos:     swa_lr + ½ (η_s − swa_lr)(1 + cos(π τ / A))    for τ = t − swa_start <= A,
-        linear:  η_s + (swa_lr − η_s) τ / A
-        then     swa_lr                                          for τ > A   (A = anneal_steps)
+        f(τ) = swa_lr + (η_s − swa_lr) · u(min(τ, A))
+        u(τ) = ½ (1 + cos(π τ / A))   (anneal="cos")    or    1 − τ / A   (anneal="linear")
 
-    It is a composition of existing schedules, nothing stateful::
-
-        join([schedule, cosine(η_s, A, min_lr=swa_lr)], [swa_start])   # anneal="cos"
-        join([schedule, linear(η_s, A, end_lr=swa_lr)], [swa_start])   # anneal="linear"
-
-    The cosine anneal goes down (swa_lr <= η_s); to anneal up, use ``anneal="linear"``.
+    so it moves from η_s to swa_lr (down or up) and then holds swa_lr. Nothing
+    stateful: u is ``cosine(1, A)`` or ``linear(1, A)``, and the two parts are
+    joined at swa_start by ``join([schedule, f], [swa_start])``.
     """
     where = "swa_schedule"
     swa_start = checks.integer(where, "swa_start", swa_start, low=1)
@@ -190,11 +187,9 @@ def swa_schedule(
     anneal_steps = checks.integer(where, "anneal_steps", anneal_steps, low=1)
     checks.choice(where, "anneal", anneal, ("cos", "linear"))
     start_lr = float(schedules.evaluate(schedule, swa_start))
-    if anneal == "cos":
-        if swa_lr > start_lr:
-            checks.fail(where, "swa_lr", f"<= the rate at swa_start ({start_lr:g}) for anneal='cos' "
-                        "(use anneal='linear' to anneal up)", swa_lr)
-        tail = schedules.cosine(start_lr, anneal_steps, min_lr=swa_lr)
-    else:
-        tail = schedules.linear(start_lr, anneal_steps, end_lr=swa_lr)
+    unit = schedules.cosine(1.0, anneal_steps) if anneal == "cos" else schedules.linear(1.0, anneal_steps)
+    tail = schedules.Schedule(
+        lambda tau: swa_lr + (start_lr - swa_lr) * unit(tau),
+        f"anneal(from={start_lr!r}, to swa_lr={swa_lr!r}, {unit!r})",
+    )
     return schedules.join([schedule, tail], [swa_start])
