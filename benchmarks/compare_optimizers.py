@@ -6,7 +6,7 @@ mini-batches (same seed) for the same number of epochs, each with the usual
 recipe for its kind, and the script prints one table of test accuracies::
 
     python benchmarks/compare_optimizers.py --dataset synthetic --epochs 4
-    python benchmarks/compare_optimizers.py --dataset cifar10 --data-dir /work/shared/data/cifar10-subset --epochs 4
+    python benchmarks/compare_optimizers.py --dataset cifar10 --data-dir ../shared/data/cifar10-subset --epochs 4
     python benchmarks/compare_optimizers.py --quick     # a few seconds; the test suite runs this
 
 The recipes (cosine decay to 0 over the run for every rate):
