@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from minisgd import random
+from minisgd import ops, random
 from minisgd.backend import get_array_module
 from minisgd.nn import conv
 from minisgd.tensor import Tensor, from_op
@@ -89,7 +89,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             grads += (g_rows.sum(axis=0) if bias.requires_grad else None,)
         return grads
 
-    return from_op(out.reshape(x.shape[:-1] + (w.shape[0],)), parents, backward, "linear")
+    saved = ((weight,) if x.requires_grad else ()) + ((x,) if weight.requires_grad else ())
+    return from_op(out.reshape(x.shape[:-1] + (w.shape[0],)), parents, backward, "linear", saved=saved)
 
 
 # ------------------------------------------------------------------ convolution
@@ -135,7 +136,7 @@ def conv2d(
         )
         return (grad_x, grad_w) if bias is None else (grad_x, grad_w, grad_b)
 
-    return from_op(out, parents, backward, "conv2d")
+    return from_op(out, parents, backward, "conv2d", saved=(x, weight))
 
 
 # --------------------------------------------------------------------- pooling
@@ -179,22 +180,15 @@ def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
 
 # ----------------------------------------------------------------- activations
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
-    """out = max(x, 0);  ∂L/∂x = g · [out > 0].
+    """out = max(x, 0);  ∂L/∂x = g · [out > 0]  — :func:`minisgd.ops.relu`, the one ReLU.
 
-    The backward keeps the *output* (which the next layer keeps anyway) rather
-    than the input; [out > 0] = [x > 0]. With ``inplace=True`` (PyTorch's
-    ``ReLU(inplace=True)``) the result overwrites x's data, which saves the
-    memory and the allocation of one activation. Use it only where nothing
-    else needs x: after a convolution, a linear layer or a batch norm, whose
-    backward passes read their inputs, never their outputs.
+    ``inplace=True`` (PyTorch's ``ReLU(inplace=True)``) writes the result into
+    x's memory, saving the memory and the allocation of one activation. It is
+    safe after a convolution, a linear layer or a batch norm, whose backward
+    passes do not read their outputs; where something else saved x,
+    ``backward()`` raises instead of computing a wrong gradient.
     """
-    x = _tensor(x, "input", "relu")
-    if inplace and x.is_leaf and x.requires_grad:
-        raise ValueError("relu: inplace=True would overwrite a leaf tensor that requires grad")
-    xp = get_array_module(x.data)
-    # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
-    out = xp.maximum(x.data, 0, out=x.data if inplace else None)
-    return from_op(out, (x,), lambda g: (g * (out > 0),), "relu")
+    return ops.relu(_tensor(x, "input", "relu"), inplace=inplace)
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -207,7 +201,9 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     s = xp.exp(shifted)
     s /= s.sum(axis=axis, keepdims=True)
-    return from_op(s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),), "softmax")
+    return from_op(
+        s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),), "softmax", saves_output=True
+    )
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -220,7 +216,8 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
     return from_op(
-        out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), "log_softmax"
+        out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), "log_softmax",
+        saves_output=True,
     )
 
 
@@ -372,7 +369,7 @@ def batch_norm(
     inv_std = 1.0 / xp.sqrt(var + eps)
     x_hat = centered * inv_std
     gamma = weight.data if weight is not None else None
-    out = x_hat * gamma if gamma is not None else x_hat
+    out = x_hat * gamma if gamma is not None else x_hat.copy()  # the output never aliases the saved x̂
     if bias is not None:
         out += bias.data
     parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
@@ -393,7 +390,8 @@ def batch_norm(
             grads.append(g_last.sum(axis=axes) if bias.requires_grad else None)
         return tuple(grads)
 
-    return from_op(xp.moveaxis(out, -1, 1), parents, backward, "batch_norm")
+    saved = (weight,) if weight is not None else ()
+    return from_op(xp.moveaxis(out, -1, 1), parents, backward, "batch_norm", saved=saved)
 
 
 def flatten(x: Tensor, start_dim: int = 1) -> Tensor:
