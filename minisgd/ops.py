@@ -494,7 +494,9 @@ def sigmoid(a: Tensor) -> Tensor:
 def relu(a: Tensor, inplace: bool = False) -> Tensor:
     """out = max(a, 0);  ∂L/∂a = g · [out > 0]  (the one ReLU: ``Tensor.relu``, ``F.relu``, ``nn.ReLU``).
 
-    The backward reads the *output*, as PyTorch's does ([out > 0] = [a > 0]).
+    The backward reads the *output*, as PyTorch's does ([out > 0] = [a > 0]);
+    like PyTorch's ``threshold_backward`` it zeroes g where out <= 0, so a NaN
+    input passes its gradient through.
     So ``inplace=True`` (``x.relu_()``, PyTorch's ``ReLU(inplace=True)``) can
     write the result into ``a``'s memory, saving one activation, and still
     back-propagate correctly: ``x.relu_() + 3 * x`` has gradient 4·[x > 0].
@@ -508,32 +510,38 @@ def relu(a: Tensor, inplace: bool = False) -> Tensor:
     # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
     out = xp.maximum(a.data, 0, out=a.data if inplace else None)
     return from_op(
-        out, (a,), lambda g: (g * (out > 0),), "relu_" if inplace else "relu",
+        out, (a,), lambda g: (xp.where(out <= 0, 0, g),), "relu_" if inplace else "relu",
         saves_output=True, inplace_of=a if inplace else None,
     )
 
 
 def abs(a: Tensor) -> Tensor:
-    """out = |a|;  ∂L/∂a = g · sign(a)  (0 at a = 0)."""
+    """out = |a|;  ∂L/∂a = g · sign(a)  (0 at a = 0, and at NaN, as in PyTorch)."""
     xp = get_array_module(a.data)
     a_data = a.data
-    return from_op(xp.abs(a_data), (a,), lambda g: (g * xp.sign(a_data),), "abs", saved=(a,))
+
+    def backward(g):
+        return (g * (a_data > 0) - g * (a_data < 0),)
+
+    return from_op(xp.abs(a_data), (a,), backward, "abs", saved=(a,))
 
 
 def maximum(a: Operand, b: Operand) -> Tensor:
     """out = elementwise max(a, b).
 
     ∂L/∂a = g where a > b, ∂L/∂b = g where b > a; a tie splits g in halves.
+    Where either is NaN (so is out) both receive g, as in PyTorch.
     """
     a, b = _binary(a, b, "maximum")
     a_data, b_data = a.data, b.data
     xp = get_array_module(a_data)
 
     def backward(g):
-        share_a = (a_data > b_data) + 0.5 * (a_data == b_data)
+        tie, half = a_data == b_data, 0.5 * g
+        # not (a < b): where a > b, and where either is NaN
         return (
-            unbroadcast(g * share_a, a.shape) if a.requires_grad else None,
-            unbroadcast(g * (1 - share_a), b.shape) if b.requires_grad else None,
+            unbroadcast(xp.where(tie, half, g * ~(a_data < b_data)), a.shape) if a.requires_grad else None,
+            unbroadcast(xp.where(tie, half, g * ~(b_data < a_data)), b.shape) if b.requires_grad else None,
         )
 
     return from_op(xp.maximum(a_data, b_data), (a, b), backward, "maximum", saved=(a, b))

@@ -432,7 +432,8 @@ def max_pool_along(x: Any, axis: int, kernel: int, stride: int) -> tuple[Any, An
     winner = xp.zeros(out.shape, dtype=xp.uint8)
     for i in range(1, kernel):
         candidate = x[_along(axis, _window(i, stride, count))]
-        better = candidate > out  # strict: on a tie the earlier offset stays the winner
+        # strict: on a tie the earlier offset stays the winner; a NaN wins (it is the maximum, as in PyTorch)
+        better = (candidate > out) | (candidate != candidate)
         winner += better * (i - winner)  # winner = i where better (cheaper than where() on random masks)
         xp.maximum(out, candidate, out=out)
     return out, winner

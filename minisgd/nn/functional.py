@@ -14,11 +14,10 @@ weights (out_features, in_features), Conv2d weights (O, C, kH, kW).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
-
-from minisgd import ops, random
+from minisgd import checks, ops, random
 from minisgd.backend import get_array_module
 from minisgd.nn import conv
 from minisgd.tensor import Tensor, from_op
@@ -31,16 +30,6 @@ def _tensor(x: Any, name: str, op: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
     raise TypeError(f"{op}: {name} must be a minisgd.Tensor; got {type(x).__name__}")
-
-
-def _pair(value: IntOrPair, name: str, op: str, minimum: int = 1) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each >= ``minimum``."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}; got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _check_image(x: Tensor, op: str) -> None:
@@ -115,13 +104,13 @@ def conv2d(
         raise ValueError(f"conv2d: weight must have shape (O, C, kH, kW); got {weight.shape}")
     if x.shape[1] != weight.shape[1]:
         raise ValueError(
-            f"conv2d: weight {weight.shape} expects {weight.shape[1]} input channels, "
-            f"so input of shape (N, {weight.shape[1]}, H, W); got shape {x.shape}"
+            f"conv2d: expected input of shape (N, {weight.shape[1]}, H, W) for weight of shape "
+            f"{weight.shape}; got shape {x.shape}"
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},); got {bias.shape}")
-    stride = _pair(stride, "stride", "conv2d")
-    padding = _pair(padding, "padding", "conv2d", minimum=0)
+    stride = checks.int_pair("conv2d", "stride", stride, low=1)
+    padding = checks.int_pair("conv2d", "padding", padding, low=0)
     _check_window(x, weight.shape[2:], padding, "conv2d")
 
     x_data, w_data = x.data, weight.data
@@ -149,8 +138,8 @@ def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
     """
     x = _tensor(x, "input", "max_pool2d")
     _check_image(x, "max_pool2d")
-    kernel = _pair(kernel_size, "kernel_size", "max_pool2d")
-    stride = kernel if stride is None else _pair(stride, "stride", "max_pool2d")
+    kernel = checks.int_pair("max_pool2d", "kernel_size", kernel_size, low=1)
+    stride = kernel if stride is None else checks.int_pair("max_pool2d", "stride", stride, low=1)
     _check_window(x, kernel, (0, 0), "max_pool2d")
     out, winner = conv.max_pool2d_forward(x.data, kernel, stride)
     shape = x.shape
@@ -166,8 +155,8 @@ def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
     """out[n, c, y, x] = (1/(kH·kW)) Σ_{i, j} x[n, c, y·s + i, x·s + j];  ∂L/∂x = g/(kH·kW) to every window element."""
     x = _tensor(x, "input", "avg_pool2d")
     _check_image(x, "avg_pool2d")
-    kernel = _pair(kernel_size, "kernel_size", "avg_pool2d")
-    stride = kernel if stride is None else _pair(stride, "stride", "avg_pool2d")
+    kernel = checks.int_pair("avg_pool2d", "kernel_size", kernel_size, low=1)
+    stride = kernel if stride is None else checks.int_pair("avg_pool2d", "stride", stride, low=1)
     _check_window(x, kernel, (0, 0), "avg_pool2d")
     shape = x.shape
     return from_op(
@@ -249,25 +238,31 @@ def cross_entropy(logits: Tensor, targets: Any, label_smoothing: float = 0.0) ->
     For logits z (N, K), targets y and smoothing ε the target distribution is
     q = (1 − ε)·onehot(y) + ε/K, and
 
-        L = −(1/N) Σ_n Σ_k q_nk · log softmax(z_n)_k          (ε = 0: −(1/N) Σ_n log softmax(z_n)_{y_n})
+        L = −(1/N) Σ_n Σ_k q_nk · log softmax(z_n)_k
+          = −(1/N) [(1 − ε) Σ_n log softmax(z_n)_{y_n} + (ε/K) Σ_n Σ_k log softmax(z_n)_k]
         ∂L/∂z = (softmax(z) − q) / N
+
+    The loss is summed in the second form, so a masked logit (−inf) that is
+    not the target costs nothing when ε = 0 (the first form would multiply
+    q = 0 by log 0 = −inf and give NaN); with ε > 0 it costs +inf, as in PyTorch.
     """
     logits = _tensor(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits of shape (N, classes); got shape {logits.shape}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
+    label_smoothing = checks.number("cross_entropy", "label_smoothing", label_smoothing, low=0, high=1)
     xp = get_array_module(logits.data)
     batch, classes = logits.shape
     y = _class_targets(targets, batch, classes, xp)
 
     shifted = logits.data - logits.data.max(axis=1, keepdims=True)
     log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    rows = xp.arange(batch)
     q = xp.zeros_like(log_probs)
-    q[xp.arange(batch), y] = 1.0
+    q[rows, y] = 1.0
+    loss = -(1.0 - label_smoothing) * log_probs[rows, y].sum() / batch
     if label_smoothing:
         q = (1.0 - label_smoothing) * q + label_smoothing / classes
-    loss = -(q * log_probs).sum() / batch
+        loss = loss - label_smoothing / classes * log_probs.sum() / batch
 
     def backward(g):
         return ((xp.exp(log_probs) - q) * (g / batch),)
@@ -297,15 +292,15 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: out = x · m / (1 − p) with m_i ~ Bernoulli(1 − p); the identity when not training.
 
     Scaling by 1/(1 − p) at training time keeps E[out] = x, so evaluation needs
-    no rescaling.  ∂L/∂x = g · m / (1 − p).
+    no rescaling.  ∂L/∂x = g · m / (1 − p). p = 1 drops everything (out = 0,
+    ∂L/∂x = 0), as in PyTorch.
     """
     x = _tensor(x, "input", "dropout")
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1); got {p}")
+    p = checks.number("dropout", "p", p, low=0, high=1)
     if not training or p == 0.0:
         return x
     keep = random.random(x.shape, x.device, x.dtype) >= p  # True with probability 1 − p
-    scale = keep.astype(x.dtype) * (1.0 / (1.0 - p))
+    scale = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1.0 else 0.0)
     return from_op(x.data * scale, (x,), lambda g: (g * scale,), "dropout")
 
 
@@ -335,6 +330,9 @@ def batch_norm(
 
     and in evaluation simply ∂L/∂x = g · γ / √(running_var + ε).
     ``running_mean`` and ``running_var`` are arrays updated in place.
+    ``BatchNorm2d(momentum=None)`` passes momentum = 1/k for its k-th batch,
+    which makes the running statistics the plain average over all batches
+    (PyTorch's cumulative moving average).
     """
     x = _tensor(x, "input", "batch_norm")
     if x.ndim not in (2, 4):
@@ -346,6 +344,11 @@ def batch_norm(
     axes = tuple(range(x.ndim - 1))
     count = x.size // channels
 
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
+    if training and x.size == 0:
+        # An empty batch (as PyTorch): an empty output, no gradient, the running statistics untouched.
+        zeros = lambda g: tuple(xp.zeros(p.shape, dtype=g.dtype) for p in parents)  # noqa: E731
+        return from_op(x.data.copy(), parents, zeros, "batch_norm")
     if training:
         if count <= 1:
             raise ValueError(
@@ -372,7 +375,6 @@ def batch_norm(
     out = x_hat * gamma if gamma is not None else x_hat.copy()  # the output never aliases the saved x̂
     if bias is not None:
         out += bias.data
-    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
 
     def backward(g):
         g_last = xp.moveaxis(g, 1, -1)
@@ -403,7 +405,8 @@ def flatten(x: Tensor, start_dim: int = 1) -> Tensor:
     x = _tensor(x, "input", "flatten")
     if not 0 <= start_dim < max(x.ndim, 1):
         raise ValueError(f"flatten: start_dim must be in [0, {x.ndim - 1}]; got {start_dim}")
-    return x.reshape(x.shape[:start_dim] + (-1,))
+    # The size is spelled out: NumPy cannot infer -1 for an empty batch.
+    return x.reshape(x.shape[:start_dim] + (math.prod(x.shape[start_dim:]),))
 
 
 __all__ = [
