@@ -186,8 +186,13 @@ def mul(a: Operand, b: Operand) -> Tensor:
 
 
 def div(a: Operand, b: Operand) -> Tensor:
-    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b²."""
+    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b².
+
+    True division of integers gives float32, PyTorch's default float (NumPy's is float64).
+    """
     a, b = _binary(a, b, "div")
+    if a.dtype.kind != "f":
+        a, b = cast(a, np.float32), cast(b, np.float32)
     a_data, b_data = a.data, b.data
 
     def backward(g):

@@ -256,6 +256,7 @@ def test_dtype_promotion_follows_pytorch():
     assert (x * Tensor(np.ones(3))).dtype == np.float64
     assert (Tensor(np.arange(3)) * 2.5).dtype == np.float32  # PyTorch's default float, not NumPy's float64
     assert (Tensor(np.arange(3)) * 2).dtype == np.int64
+    assert (Tensor(np.arange(3)) / 2).dtype == np.float32  # true division of integers: the default float
     assert (Tensor(np.ones(1)) * 0.1).item() == 0.1  # float64 keeps the exact float64 constant
 
 
