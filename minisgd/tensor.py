@@ -539,8 +539,7 @@ def _inplace(target: Tensor, operation: Callable[[Any, Any], Tensor], other: Any
     recording = _grad_enabled and (target.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
     before = target
     if recording:
-        before = Tensor.__new__(Tensor)
-        Tensor.__init__(before, target.data.copy())
+        before = Tensor(target.data.copy(), device=target.device)
         before.requires_grad = target.requires_grad
         before._node = target._node
         _check_up_to_date(target, op)

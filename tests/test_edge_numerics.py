@@ -97,6 +97,17 @@ def test_max_pool_window_with_nan_returns_nan_and_routes_the_gradient_to_it():
     np.testing.assert_array_equal(grad[0, 0], expected)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the stride-1 route's 0·inf, then discarded
+def test_conv_weight_gradient_stays_finite_where_an_infinite_pixel_never_reaches():
+    x = np.ones((1, 1, 4, 4))
+    x[0, 0, 0, 0] = INF
+    _, (_, grad_w) = _grad(lambda v, w: F.conv2d(v, w), x, np.ones((1, 1, 3, 3)))
+    # ∂L/∂w[i, j] = Σ_{y, x} x[y + i, x + j] over the 2×2 outputs: only offset (0, 0) meets the inf pixel.
+    expected = np.full((3, 3), 4.0)
+    expected[0, 0] = INF
+    np.testing.assert_array_equal(grad_w[0, 0], expected)
+
+
 # ------------------------------------------------------------- masked logits
 def test_cross_entropy_with_masked_logits_is_finite():
     logits = np.array([[0.0, -INF, 1.0], [-INF, 0.0, 2.0], [3.0, 1.0, -INF]])
