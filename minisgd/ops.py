@@ -54,6 +54,9 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
+_PYTHON_KINDS = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
+
+
 def _category(dtype: Any) -> int:
     """0 for bool, 1 for integers, 2 for floats: the order in which dtypes promote."""
     return "biuf".index(dtype.kind) if dtype.kind != "u" else 1
@@ -74,6 +77,8 @@ def result_dtype(a: Tensor, b: Tensor) -> Any:
     scalars and 0-d arrays are 0-d tensors here, so none of them promotes a
     float32 tensor, while a float64 array does, like a float64 tensor would.
     """
+    if a.dtype == b.dtype:
+        return a.dtype
     category_a, category_b = _category(a.dtype), _category(b.dtype)
     if category_a != category_b:
         return (a if category_a > category_b else b).dtype
@@ -92,7 +97,7 @@ def _constant(value: Any, like: Tensor) -> Tensor:
     """
     xp = get_array_module(like.data)
     if isinstance(value, (bool, int, float, list, tuple)):
-        kind = np.asarray(value).dtype
+        kind = _PYTHON_KINDS.get(type(value)) or np.asarray(value).dtype
         if _category(kind) <= _category(like.dtype):
             dtype = like.dtype
         else:

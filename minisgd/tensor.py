@@ -145,9 +145,9 @@ class Node:
 
     ``inputs`` holds one edge per input: the input's node, the input tensor
     itself when it is a leaf that requires grad, or None when no gradient
-    flows to it. ``saved`` lists ``(counter, version, what)`` for every tensor
-    whose data ``backward`` reads: its version when it was saved, and a few
-    words naming it for the error message.
+    flows to it. ``saved`` lists ``(counter, version, input, shape)`` for every
+    tensor whose data ``backward`` reads: its version when it was saved, and
+    which input it is (−1: the output) and its shape, for the error message.
     """
 
     __slots__ = ("op", "backward", "inputs", "saved")
@@ -160,8 +160,9 @@ class Node:
 
     def check_saved(self) -> None:
         """Raise if a tensor this node saved was modified in place after it was saved."""
-        for counter, version, what in self.saved:
+        for counter, version, position, shape in self.saved:
             if counter.value != version:
+                what = f"its output, of shape {shape}" if position < 0 else f"its input {position}, of shape {shape}"
                 raise RuntimeError(
                     f"backward(): a tensor needed by the backward of `{self.op}` ({what}) was "
                     f"modified in place by `{counter.op}` after it was saved (saved at version "
@@ -598,10 +599,11 @@ def from_op(
     if isinstance(data, np.generic):  # NumPy reductions return scalars; a tensor holds an array
         data = np.asarray(data)
     record = _grad_enabled and any(p.requires_grad for p in parents)
+    edges = ()
     if record:
         for parent in parents:
             _check_up_to_date(parent, op)
-    edges = tuple(_edge(p) for p in parents) if record else ()
+        edges = tuple(_edge(p) for p in parents)
     if inplace_of is not None:
         result = inplace_of
         node = Node(op, backward, edges, ()) if record else None
@@ -615,13 +617,17 @@ def from_op(
         result._counter = _VersionCounter() if view_of is None else view_of._counter
         result._base = None if view_of is None else (view_of._base if view_of._base is not None else view_of)
         result._graph_version = result._counter.value
-    if record:
-        position = {id(p): i for i, p in enumerate(parents)}
-        records = [(t._counter, t._version, f"its input {position[id(t)]}, of shape {t.shape}") for t in saved]
+    if record and (saved or saves_output):
+        # (counter, version when saved, which input, or -1 for the output, and its shape)
+        records = [(t._counter, t._counter.value, _position(t, parents), t.data.shape) for t in saved]
         if saves_output:
-            records.append((result._counter, result._version, f"its output, of shape {result.shape}"))
+            records.append((result._counter, result._counter.value, -1, result.data.shape))
         result._node.saved = tuple(records)
     return result
+
+
+def _position(tensor: Tensor, parents: tuple[Tensor, ...]) -> int:
+    return next(i for i, parent in enumerate(parents) if parent is tensor)
 
 
 def _topological_order(root: Node | Tensor) -> list[Node | Tensor]:
