@@ -326,6 +326,8 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     (like PyTorch's ``amax``).
     """
     axes = _normalize_axis(axis, a.ndim)
+    if any(a.shape[ax] == 0 for ax in axes):
+        raise ValueError(f"max: the maximum over an empty axis is undefined; got shape {a.shape}, axis {axis}")
     a_data = a.data
     out_kept = a_data.max(axis=axes, keepdims=True)
 

@@ -141,6 +141,13 @@ def test_empty_batches_flow_through_layers_and_losses():
     assert x.grad.shape == (0, 2, 4, 4)
 
 
+def test_max_over_an_empty_axis_is_a_clear_error_and_over_the_other_axis_is_empty():
+    x = Tensor(np.zeros((0, 3)))
+    assert x.max(axis=1).shape == (0,)
+    with pytest.raises(ValueError, match=r"max: the maximum over an empty axis is undefined; got shape \(0, 3\)"):
+        x.max(axis=0)
+
+
 def test_batch_norm_of_an_empty_batch_is_empty_and_leaves_the_statistics_alone():
     layer = nn.BatchNorm2d(2).double()
     x = Tensor(np.zeros((0, 2, 3, 3)), requires_grad=True)

@@ -133,7 +133,8 @@ def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
     """out[n, c, y, x] = max_{i < kH, j < kW} x[n, c, y·s + i, x·s + j]  (stride s defaults to the kernel).
 
     ∂L/∂x receives g at the element that was the window's maximum and 0 at
-    the others (the first maximum in row-major order on ties, like PyTorch);
+    the others (the first maximum in row-major order on ties, like PyTorch; a
+    NaN is a window's maximum, as in PyTorch, and takes its gradient);
     overlapping windows add their contributions.
     """
     x = _tensor(x, "input", "max_pool2d")
