@@ -148,6 +148,13 @@ def test_max_over_an_empty_axis_is_a_clear_error_and_over_the_other_axis_is_empt
         x.max(axis=0)
 
 
+def test_flatten_names_the_allowed_start_dims():
+    with pytest.raises(ValueError, match=r"flatten: start_dim must be an integer in \[0, 1\]; got 2"):
+        F.flatten(Tensor(np.zeros((2, 3))), 2)
+    with pytest.raises(ValueError, match=r"Flatten\(start_dim=3\): flatten: start_dim must be an integer in \[0, 2\]"):
+        nn.Flatten(3)(Tensor(np.zeros((2, 3, 4))))
+
+
 def test_batch_norm_of_an_empty_batch_is_empty_and_leaves_the_statistics_alone():
     layer = nn.BatchNorm2d(2).double()
     x = Tensor(np.zeros((0, 2, 3, 3)), requires_grad=True)

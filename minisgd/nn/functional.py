@@ -404,8 +404,7 @@ def flatten(x: Tensor, start_dim: int = 1) -> Tensor:
     layer after it has PyTorch's weight layout.
     """
     x = _tensor(x, "input", "flatten")
-    if not 0 <= start_dim < max(x.ndim, 1):
-        raise ValueError(f"flatten: start_dim must be in [0, {x.ndim - 1}]; got {start_dim}")
+    start_dim = checks.integer("flatten", "start_dim", start_dim, low=0, high=max(x.ndim - 1, 0))
     # The size is spelled out: NumPy cannot infer -1 for an empty batch.
     return x.reshape(x.shape[:start_dim] + (math.prod(x.shape[start_dim:]),))
 
