@@ -35,32 +35,17 @@
 # Run it: `python lectures/02_minibatch.py` (`--full`, `--smoke`, `--out DIR`).
 
 # %%
-import argparse
-import sys
 import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # save figures to files; no window needed
+import _lecture as lecture  # the plumbing: options, figures inline or to files
 import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import optim
 from minisgd.data import DataLoader, toy
 
-parser = argparse.ArgumentParser(description="Mini-batch size: gradient noise and convergence.")
-parser.add_argument("--full", action="store_true", help="more batches measured, more epochs")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("Mini-batch size: gradient noise and convergence.")
 if args.smoke:
     N, BATCHES_MEASURED, EPOCHS, SECONDS = 512, 100, 1, 0.05
 elif args.full:
@@ -68,9 +53,6 @@ elif args.full:
 else:
     N, BATCHES_MEASURED, EPOCHS, SECONDS = 2048, 400, 3, 0.3
 LR = 0.2
-args.out.mkdir(parents=True, exist_ok=True)
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## Logistic regression on two blobs
@@ -173,8 +155,7 @@ ax2.set_title("Gradient noise falls as 1/B")
 ax2.grid(True, which="major", alpha=0.3)
 ax2.legend()
 fig.tight_layout()
-fig.savefig(args.out / "02_gradient_noise_vs_batch_size.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "02_gradient_noise_vs_batch_size.png")
 
 # %% [markdown]
 # ## Convergence per epoch and per second
@@ -263,8 +244,7 @@ for ax in (ax1, ax2):
     ax.grid(True, which="major", alpha=0.3)
 fig.legend(*ax1.get_legend_handles_labels(), loc="lower center", ncol=len(train_sizes), fontsize=10.5)
 fig.tight_layout(rect=(0, 0.07, 1, 1))
-fig.savefig(args.out / "02_convergence_per_epoch_and_second.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "02_convergence_per_epoch_and_second.png")
 
 # %% [markdown]
 # ## What to take away
@@ -278,6 +258,4 @@ plt.close(fig)
 #   with batches of 32–512, not with $B = 1$.
 
 # %%
-print(f"\nfigures saved in {args.out}/: 02_gradient_noise_vs_batch_size.png, "
-      "02_convergence_per_epoch_and_second.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

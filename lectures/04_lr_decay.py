@@ -39,31 +39,19 @@
 # `--smoke` for a quick check, `--out DIR` for where the figures go).
 
 # %%
-import argparse
 import math
-import sys
-import time
-from pathlib import Path
 
+import _lecture as lecture  # the plumbing: options, figures inline or to files
+import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import nn, optim, schedules
 from minisgd.data import DataLoader, SyntheticShapes, transforms
-from minisgd.plots import moving_average, pyplot, save_figure
+from minisgd.plots import moving_average
 from minisgd.train import evaluate, fit
 
-parser = argparse.ArgumentParser(description="Learning-rate decay: step, cosine, linear and the rest.")
-parser.add_argument("--full", action="store_true", help="more data and more epochs")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("Learning-rate decay: step, cosine, linear and the rest.")
 if args.smoke:
     N_TRAIN, N_VAL, EPOCHS = 600, 300, 3
 elif args.full:
@@ -72,10 +60,6 @@ else:
     N_TRAIN, N_VAL, EPOCHS = 2_000, 1_000, 12
 BATCH_SIZE = 64
 LR = 0.02  # α₀, the same for every schedule
-args.out.mkdir(parents=True, exist_ok=True)
-plt = pyplot()  # matplotlib on the file-only Agg backend
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## The recitation's three schedules
@@ -113,7 +97,7 @@ ax.set_xlabel("epoch t")
 ax.set_ylabel("learning rate α_t")
 ax.set_title(f"The recitation's learning-rate decays (α₀ = {alpha0}, T = {T} epochs)")
 ax.legend(loc="upper right", frameon=True)  # inside the axes: the three labels are short
-save_figure(fig, args.out / "04_recitation_schedules.png")
+lecture.save(fig, "04_recitation_schedules.png")
 
 # %% [markdown]
 # ## Every other schedule in `minisgd.schedules`
@@ -160,7 +144,7 @@ for ax, (name, schedule) in zip(axes.flat, others.items()):
     ax.set_xlabel("update t" if ax in axes[-1] else "")
     ax.set_ylabel("learning rate" if ax in axes[:, 0] else "")
 fig.suptitle("The schedules of minisgd.schedules (α₀ = 0.1, 300 updates)", fontsize=15)
-save_figure(fig, args.out / "04_all_schedules.png")
+lecture.save(fig, "04_all_schedules.png")
 print("\nthe other schedules, as the library prints them:")
 for schedule in others.values():
     print(f"  {schedule!r}")
@@ -264,7 +248,7 @@ for ax in (ax_lr, ax_loss):
     ax.grid(True, alpha=0.3)
     ax.legend()
 fig.suptitle(f"Same network, same batches, {len(results)} schedules (α₀ = {LR}, momentum 0.9)", fontsize=14)
-save_figure(fig, args.out / "04_training_comparison.png")
+lecture.save(fig, "04_training_comparison.png")
 
 # %% [markdown]
 # ## What to take away
@@ -277,6 +261,4 @@ save_figure(fig, args.out / "04_training_comparison.png")
 #   training with it (`schedules.plot`).
 
 # %%
-print(f"\nfigures saved in {args.out}/: 04_recitation_schedules.png, 04_all_schedules.png, "
-      "04_training_comparison.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

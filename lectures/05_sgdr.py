@@ -41,42 +41,25 @@
 # for a quick check, `--out DIR` for where the figures go).
 
 # %%
-import argparse
 import math
-import sys
-import time
-from pathlib import Path
 
+import _lecture as lecture  # the plumbing: options, figures inline or to files
+import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import nn, optim, schedules
 from minisgd.data import DataLoader, SyntheticShapes, transforms
 from minisgd.ensemble import SnapshotEnsemble, cycle_ends
-from minisgd.plots import pyplot, save_figure
 from minisgd.train import evaluate, fit
 
-parser = argparse.ArgumentParser(description="SGDR: warm restarts, sharp vs flat minima, snapshot ensembles.")
-parser.add_argument("--full", action="store_true", help="more data, more epochs, more runs")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("SGDR: warm restarts, sharp vs flat minima, snapshot ensembles.")
 if args.smoke:
     RUNS, CYCLE, N_TRAIN, N_VAL, EPOCHS, SNAPSHOTS = 50, 60, 600, 300, 3, 3
 elif args.full:
     RUNS, CYCLE, N_TRAIN, N_VAL, EPOCHS, SNAPSHOTS = 1000, 100, 10_000, 2_000, 30, 6
 else:
     RUNS, CYCLE, N_TRAIN, N_VAL, EPOCHS, SNAPSHOTS = 200, 100, 4_000, 2_000, 10, 5
-args.out.mkdir(parents=True, exist_ok=True)
-plt = pyplot()  # matplotlib on the file-only Agg backend
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## Warm restarts with T_mult = 1 and T_mult = 2
@@ -105,7 +88,7 @@ for ax, (name, schedule) in zip(axes, restart_schedules.items()):
     ax.grid(True, alpha=0.3)
 axes[-1].set_xlabel("epoch (fractional: the rate moves every mini-batch)")
 fig.suptitle(f"Cosine annealing with warm restarts (α_max = {alpha_max}, T₀ = {t0})", fontsize=14)
-save_figure(fig, args.out / "05_sgdr_schedules.png")
+lecture.save(fig, "05_sgdr_schedules.png")
 
 # %% [markdown]
 # ## A sharp and a flat minimum
@@ -281,7 +264,7 @@ ax_share.set(xlabel="update t", ylabel="% of runs in the flat basin", ylim=(0, 1
 ax_share.legend(loc="lower right", fontsize=10)
 ax_share.grid(True, alpha=0.3)
 fig.suptitle("Large rates cannot stay in a sharp minimum: restarts move SGD to the flat one", fontsize=14)
-save_figure(fig, args.out / "05_sharp_vs_flat.png")
+lecture.save(fig, "05_sharp_vs_flat.png")
 
 # %% [markdown]
 # ## Snapshot ensemble vs a single model
@@ -372,7 +355,7 @@ ax_acc.set(ylabel="validation accuracy (%)", ylim=(0, 100 * max(values) + 12),
 ax_acc.grid(True, axis="y", alpha=0.3)
 fig.suptitle(f"Snapshot ensemble: {SNAPSHOTS} models from one training run ({N_TRAIN} images, {EPOCHS} epochs)",
              fontsize=14)
-save_figure(fig, args.out / "05_snapshot_ensemble.png")
+lecture.save(fig, "05_snapshot_ensemble.png")
 
 # %% [markdown]
 # ## What to take away
@@ -387,5 +370,4 @@ save_figure(fig, args.out / "05_snapshot_ensemble.png")
 #   best single one.
 
 # %%
-print(f"\nfigures saved in {args.out}/: 05_sgdr_schedules.png, 05_sharp_vs_flat.png, 05_snapshot_ensemble.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

@@ -45,33 +45,20 @@
 # longer run, `--smoke` for a quick check, `--out DIR` for where the figures go).
 
 # %%
-import argparse
 import math
-import sys
-import time
-from pathlib import Path
 
+import _lecture as lecture  # the plumbing: options, figures inline or to files
+import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import nn, optim
 from minisgd.data import DataLoader, SyntheticShapes, transforms
 from minisgd.lr_finder import lr_range_test
 from minisgd.nn import functional as F
-from minisgd.plots import pyplot, save_figure
 from minisgd.train import evaluate, fit
 
-parser = argparse.ArgumentParser(description="Initial loss, overfitting a sample, lr sweep, LR range test.")
-parser.add_argument("--full", action="store_true", help="more data and more epochs")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("Initial loss, overfitting a sample, lr sweep, LR range test.")
 if args.smoke:
     N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 1_000, 500, 30, 2, 4
 elif args.full:
@@ -80,10 +67,6 @@ else:
     N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 4_000, 1_000, 100, 4, 16
 N_SMALL, OVERFIT_EPOCHS = 100, 30  # the sample to overfit, and for how long
 BATCH_SIZE = 64
-args.out.mkdir(parents=True, exist_ok=True)
-plt = pyplot()  # matplotlib on the file-only Agg backend
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 train_set = SyntheticShapes(train=True, n_samples=N_TRAIN, seed=0)
 val_set = SyntheticShapes(train=False, n_samples=N_VAL, seed=0)
@@ -159,7 +142,7 @@ for ax in (ax_loss, ax_acc):
     ax.grid(True, alpha=0.3)
     ax.legend()
 fig.suptitle(f"Step 2: the network memorises {N_SMALL} images (train accuracy → 100 %)", fontsize=14)
-save_figure(fig, args.out / "06_overfit_small_sample.png")
+lecture.save(fig, "06_overfit_small_sample.png")
 
 # %% [markdown]
 # ## Step 3: a learning rate that makes the loss go down within ~100 iterations
@@ -221,7 +204,7 @@ ax_all.set(ylabel="mini-batch loss (log scale)", yscale="log", title="All four r
 ax_zoom.set(ylabel="mini-batch loss", ylim=(1.0, 2.8), title="Zoom on the rates that did not explode")
 ax_zoom.legend(loc="lower left")
 fig.suptitle(f"Step 3: which rate makes the loss go down within {ITERATIONS} iterations?", fontsize=14)
-save_figure(fig, args.out / "06_lr_sweep.png")
+lecture.save(fig, "06_lr_sweep.png")
 
 # %% [markdown]
 # ## The LR range test
@@ -251,7 +234,7 @@ ax.axvline(chosen_lr, color="C1", lw=1.5, label=f"chosen in step 3: {chosen_lr:g
 ax.set_ylim(finder.losses.min() - 0.05, expected + 0.2)  # the start (≈ ln 10) down to the lowest batch loss
 ax.set_title("LR range test: loss while the rate grows exponentially")
 ax.legend(loc="lower left", fontsize=10)
-save_figure(fig, args.out / "06_lr_range_test.png")
+lecture.save(fig, "06_lr_range_test.png")
 
 # %% [markdown]
 # ## Train and validation curves: accuracy still going up — train longer
@@ -296,7 +279,7 @@ for ax, key, label in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", 
 ax_loss.set_title("Loss")
 ax_acc.set_title("Accuracy: still going up at the dashed line → train longer")
 fig.suptitle(f"Train and validation curves (lr = {chosen_lr:g}, momentum 0.9, {N_TRAIN} images)", fontsize=14)
-save_figure(fig, args.out / "06_train_longer.png")
+lecture.save(fig, "06_train_longer.png")
 
 # %% [markdown]
 # ## What to take away
@@ -309,6 +292,4 @@ save_figure(fig, args.out / "06_train_longer.png")
 #   widening gap between train and validation means regularise.
 
 # %%
-print(f"\nfigures saved in {args.out}/: 06_overfit_small_sample.png, 06_lr_sweep.png, "
-      "06_lr_range_test.png, 06_train_longer.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()
