@@ -47,11 +47,11 @@ import numpy as np
 
 import minisgd
 from minisgd import nn, optim, schedules
-from minisgd.data import DataLoader, SyntheticShapes, transforms
+from minisgd.data import DataLoader, transforms
 from minisgd.plots import moving_average
 from minisgd.train import evaluate, fit
 
-args = lecture.start("Learning-rate decay: step, cosine, linear and the rest.")
+args = lecture.start("Learning-rate decay: step, cosine, linear and the rest.", data_dir=True)
 if args.smoke:
     N_TRAIN, N_VAL, EPOCHS = 600, 300, 3
 elif args.full:
@@ -169,16 +169,15 @@ for schedule in others.values():
 # - `ReduceLROnPlateau`: ×0.1 when the validation loss has not improved for one epoch.
 
 # %%
-train_set = SyntheticShapes(train=True, n_samples=N_TRAIN, seed=0)
-val_set = SyntheticShapes(train=False, n_samples=N_VAL, seed=0)
+train_set, val_set, data_name = lecture.images(args, N_TRAIN, N_VAL)  # --data-dir: CIFAR-10; else built-in
 mean, std = transforms.channel_stats(train_set.data)  # from the training images only
 to_input = transforms.image_transforms(mean, std)  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
 val_loader = DataLoader(val_set, batch_size=1000, transform=to_input)
 train_eval_loader = DataLoader(train_set, batch_size=1000, transform=to_input)
-steps_per_epoch = math.ceil(N_TRAIN / BATCH_SIZE)
+steps_per_epoch = math.ceil(len(train_set) / BATCH_SIZE)
 total = EPOCHS * steps_per_epoch
 milestones = [round(EPOCHS * f) for f in (0.3, 0.6, 0.9)]
-print(f"\ndata: {N_TRAIN} training and {N_VAL} validation images; {EPOCHS} epochs of "
+print(f"\ndata: {data_name}; {EPOCHS} epochs of "
       f"{steps_per_epoch} updates = {total} updates; step milestones at epochs {milestones}")
 
 
