@@ -97,7 +97,8 @@ def test_sharpness_of_a_quadratic_is_half_rho_squared_dAd(rng):
     radius, k = 0.3, 4
     expected = np.mean([0.5 * radius**2 * join(d) @ A @ join(d)
                         for d in (landscape.random_direction(params, seed=s) for s in range(k))])
-    assert landscape.sharpness(loss_fn, params, radius=radius, directions=k, seed=0) == pytest.approx(expected, rel=1e-9)
+    measured = landscape.sharpness(loss_fn, params, radius=radius, directions=k, seed=0)
+    assert measured == pytest.approx(expected, rel=1e-9)
 
 
 def test_filter_normalised_direction():

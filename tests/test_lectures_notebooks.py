@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import FULL
 
 jupytext = pytest.importorskip("jupytext")
