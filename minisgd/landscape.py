@@ -95,6 +95,11 @@ def hessian_vector_product(loss_fn: LossFn, params: Sequence[Tensor], vectors: S
     truncation error is zero, and only rounding (~1e-10 relative) remains.
     Parameters are cast to float64 for the computation (the data the loss uses
     may stay float32: NumPy promotes) and put back afterwards.
+
+    The loss must be twice differentiable near θ. A ReLU network's is not: its
+    gradient jumps where a unit switches on or off, and a jump inside ±h adds
+    about (jump)/(2h) to the result. Use a smooth activation (tanh) to measure
+    curvature, as lecture 09 does.
     """
     params = list(params)
     _check_shapes(params, vectors, "vectors")
