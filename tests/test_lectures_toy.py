@@ -181,3 +181,13 @@ def test_loss_landscape_minima_and_paths(lecture_runs):
     saddle = numbers_after("L at the saddle (0, 0) =", stdout)[0]
     losses = {name: value_of("L", name, stdout) for name in ("GD (α", "SGD, B", "momentum (α")}
     assert all(loss < saddle / 10 for loss in losses.values())  # every path left the saddle region
+
+
+def test_minibatch_times_to_tolerance_show_the_noise_floor(lecture_runs):
+    stdout, _ = lecture_runs["02_minibatch.py"]
+    rows = dict(re.findall(r"^\s+(\d+)((?:\s+(?:inf|\d+\.\d{3})){3})\s*$", stdout, re.MULTILINE))
+    assert "1" in rows and len(rows) >= 4
+    pure_sgd = rows["1"].split()
+    assert pure_sgd[-1] == "inf"  # constant-α pure SGD never gets within 1e-6 of F_min: its noise floor
+    lowest = int(numbers_after("lowest F − F_min after", stdout)[1])
+    assert lowest != 1
