@@ -99,7 +99,7 @@ def hessian_vector_product(loss_fn: LossFn, params: Sequence[Tensor], vectors: S
     The loss must be twice differentiable near θ. A ReLU network's is not: its
     gradient jumps where a unit switches on or off, and a jump inside ±h adds
     about (jump)/(2h) to the result. Use a smooth activation (tanh) to measure
-    curvature, as lecture 09 does.
+    curvature (tanh, or SiLU x·σ(x) as lecture 09 does).
     """
     params = list(params)
     _check_shapes(params, vectors, "vectors")
