@@ -102,26 +102,43 @@ def show_file(path: Path) -> None:
 def images(args: argparse.Namespace, n_train: int | None, n_test: int | None, seed: int = 0) -> tuple[Any, Any, str]:
     """(train set, test set, description): CIFAR-10 from ``--data-dir`` if given, else ``SyntheticShapes``.
 
-    ``n_train``/``n_test`` images are drawn at random (seeded) from the real
-    sets, all of them when ``None`` or more than there are. A ``--data-dir``
-    without CIFAR-10 in it stops the lecture with one line saying so: a lecture
-    never trains on other data than the one asked for.
+    ``--data-dir`` is a folder holding ``cifar-10-batches-py/`` (or that folder
+    itself). Every ``data_batch_*`` file present is used for training, so a
+    subset with fewer than CIFAR-10's five training batches works too;
+    ``test_batch`` and ``batches.meta`` must be there. ``n_train``/``n_test``
+    images are drawn at random (seeded) from the real sets, all of them when
+    ``None`` or more than there are. A ``--data-dir`` without CIFAR-10 in it
+    stops the lecture with one line saying so: a lecture never trains on other
+    data than the one asked for.
     """
-    from minisgd.data import CIFAR10, ArrayDataset, CorruptDatasetError, DatasetNotFoundError, SyntheticShapes
+    from minisgd.data import ArrayDataset, CorruptDatasetError, SyntheticShapes
+    from minisgd.data.cifar import load_batch, load_class_names
 
     if getattr(args, "data_dir", None) is None:
         train = SyntheticShapes(train=True, n_samples=n_train or 10_000, seed=seed)
         test = SyntheticShapes(train=False, n_samples=n_test or 2_000, seed=seed)
         return train, test, f"SyntheticShapes (built-in), {len(train)} training and {len(test)} test images"
+    root = Path(args.data_dir).expanduser()
+    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    train_files = sorted(folder.glob("data_batch_*"))
+    missing = [name for name in ("test_batch", "batches.meta") if not (folder / name).is_file()]
+    if not train_files or missing:
+        sys.exit(f"--data-dir {args.data_dir}: no CIFAR-10 Python batches in {folder} (it needs data_batch_1 … "
+                 f"data_batch_5 or some of them, test_batch and batches.meta; missing: "
+                 f"{', '.join(missing) or 'data_batch_*'})")
     try:
-        sets = [CIFAR10(args.data_dir, train=True), CIFAR10(args.data_dir, train=False)]
-    except (DatasetNotFoundError, CorruptDatasetError) as error:
+        train_parts = [load_batch(path) for path in train_files]
+        test_images, test_labels = load_batch(folder / "test_batch")
+        classes = load_class_names(folder / "batches.meta")
+    except CorruptDatasetError as error:
         sys.exit(f"--data-dir {args.data_dir}: {error}")
+    train_images = np.concatenate([images for images, _ in train_parts])
+    train_labels = np.concatenate([labels for _, labels in train_parts])
     rng = np.random.default_rng(seed)
     chosen = []
-    for full_set, n in zip(sets, (n_train, n_test)):
-        keep = np.sort(rng.permutation(len(full_set))[: n or len(full_set)])
-        chosen.append(ArrayDataset(full_set.data[keep], full_set.targets[keep], classes=full_set.classes))
+    for images, labels, n in ((train_images, train_labels, n_train), (test_images, test_labels, n_test)):
+        keep = np.sort(rng.permutation(len(images))[: n or len(images)])
+        chosen.append(ArrayDataset(images[keep], labels[keep], classes=classes))
     train, test = chosen
     return train, test, f"CIFAR-10 from {args.data_dir}, {len(train)} training and {len(test)} test images"
 
