@@ -95,8 +95,9 @@ BATCH_SIZE, LR, MOMENTUM, WEIGHT_DECAY = 64, 0.05, 0.9, 5e-4
 # Without the files it raises `DatasetNotFoundError`, and we fall back to the
 # built-in set. An explicit `--data-dir` is different: the lecture reads every
 # batch file there (a subset with fewer training batches works) and stops with
-# one line if there are none — it never trains on other data than asked for. The default run uses a random subset, so that it finishes in
-# well under a minute on a laptop; `--full` uses everything.
+# one line if there are none — it never trains on other data than asked for.
+# The default run uses a random subset, so that it finishes in well under a
+# minute on a laptop; `--full` uses everything.
 
 
 # %%
