@@ -289,13 +289,11 @@ for ax, (name, surface) in zip(axes, surfaces.items()):
     ax.contour(grid, grid, surface, levels=levels, colors="white", linewidths=0.4)
     ax.plot(0, 0, "r*", ms=14)
     ax.set(xlabel="α (direction 1)", ylabel="β (direction 2)", title=f"{name}: training loss around the solution")
-fig.colorbar(filled, ax=axes[:2], label="training loss (log scale)")
+fig.colorbar(filled, ax=axes[:2], label="training loss (log scale)", format="%.2g")
 axes[2].plot(ts, line_train, color="C0", lw=2, label="training loss")
 axes[2].plot(ts, line_test, color="C3", lw=2, ls="--", label="test loss")
-for t, label in ((0, "B = 32"), (1, "B = 1024")):
-    axes[2].axvline(t, color="0.5", ls=":")
-    axes[2].text(t, axes[2].get_ylim()[1], label, ha="center", va="bottom", fontsize=11)
-axes[2].set(xlabel="t: θ = (1 − t) θ_small + t θ_large", ylabel="loss", title="On the line between the two solutions")
+axes[2].set(xlabel="t: θ = (1 − t) θ_small + t θ_large", ylabel="loss",
+            title="On the line from B = 32 (t = 0) to B = 1024 (t = 1)")
 axes[2].grid(True, alpha=0.3)
 axes[2].legend()
 lecture.save(fig, "09_small_vs_large_batch.png")

@@ -59,6 +59,7 @@ def test_09_measures_every_network(run):
         assert pair in stdout
     correlation = float(re.search(r"rank correlation of λ_max with test accuracy .*?: " + NUMBER, stdout).group(1))
     assert -1 <= correlation <= 1
+    assert "the same without the large batch" in stdout
     assert "line from the B = 32 to the B = 1024 solution" in stdout
 
 
