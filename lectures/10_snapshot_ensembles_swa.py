@@ -234,7 +234,15 @@ lecture.save(fig, "10_snapshots_and_swa.png")
 #   snapshot adds a model that makes partly different mistakes, and the
 #   average of their probabilities is right more often than any one of them.
 #   The printout says how many points it gains over the single cosine run on
-#   this data (the README's table has both data sets).
+#   this data (the README's table has both data sets). Default runs: on the
+#   built-in data the ensemble of 5 beats the single cosine by 3.5 points
+#   (55.8 % against 52.3 %), and every snapshot alone is within a point of it.
+#   On the real CIFAR-10 subset the gain is 10 points (36.9 % against 26.6 %),
+#   but read the snapshots: this network overfits 4 000 real images, each
+#   snapshot is worse than the one before (36 % → 29 %), and the single
+#   cosine, trained longest at useful rates, is the most overfit of all. There
+#   much of the "gain" is early stopping; the ensemble still beats its best
+#   member (36.9 % against 36.2 %).
 # - "For free" holds for training, not for testing: m snapshots cost m forward
 #   passes per prediction. SWA gives one network: its weights, not its
 #   outputs, are averaged; that works when the averaged points lie in one
