@@ -7,7 +7,8 @@ The pieces, in the order a student meets them:
 - the differentiable operations (``minisgd/ops.py``): ``exp``, ``log``, ``matmul`` …
 - :func:`gradcheck` (``minisgd/gradcheck.py``): every backward against finite differences.
 - ``minisgd.nn``: layers and losses; ``minisgd.models``: LeNet and a small VGG.
-- ``minisgd.optim`` and ``minisgd.schedules``: SGD, momentum, learning-rate schedules.
+- ``minisgd.optim`` and ``minisgd.schedules``: SGD, momentum, Adam and the other adaptive optimizers,
+  SWA, learning-rate schedules.
 - ``minisgd.data`` and ``minisgd.train``: data loading and the training loop.
 
 >>> import minisgd
