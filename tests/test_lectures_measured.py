@@ -41,6 +41,14 @@ def run(tmp_path_factory):
     return get
 
 
+def has_swa():
+    try:
+        from minisgd.optim.swa_utils import AveragedModel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 # ------------------------------------------------------------------ 09
 def test_09_measures_every_network(run):
     stdout, out = run("09_flat_sharp_measured.py")
@@ -48,8 +56,10 @@ def test_09_measures_every_network(run):
     rows = re.findall(rf"^(B = .+?|SWA of .+?)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$",
                       stdout, re.MULTILINE)
     names = [r[0].strip() for r in rows]
-    assert names[:5] == ["B = 32, cosine", "B = 1024, cosine", "B = 128, constant", "B = 128, cosine",
-                         "B = 128, SGDR ×3"]
+    assert [n for n in names if not n.startswith("SWA")] == ["B = 32, cosine", "B = 1024, cosine",
+                                                             "B = 128, constant", "B = 128, cosine", "B = 128, SGDR ×3"]
+    if has_swa():
+        assert "SWA of B = 128, constant" in names and "SWA average vs its constant-rate run:" in stdout
     for name, train_loss, test_acc, lam, two_over_lam, sharp in rows:
         lam = float(lam)
         assert 0 < lam < 1e4, f"{name}: λ_max = {lam}"  # positive curvature where SGD has been
@@ -74,7 +84,7 @@ def check_snapshot_lecture(stdout, cycles, total):
     assert ensemble[0] == snapshots[-1]  # an ensemble of one snapshot is that snapshot
     single = float(re.search(r"one cosine, \d+ updates: test accuracy " + NUMBER, stdout).group(1))
     gain = float(re.search(r"snapshot ensemble − single cosine: " + NUMBER, stdout).group(1))
-    assert gain == pytest.approx(100 * (ensemble[-1] - single), abs=0.051)
+    assert gain == pytest.approx(100 * (ensemble[-1] - single), abs=0.101)  # both printed to 3 decimals
 
 
 def test_10_snapshot_ensemble_and_single_cosine(run):
@@ -83,6 +93,11 @@ def test_10_snapshot_ensemble_and_single_cosine(run):
     total = int(re.search(r"budget: \d+ epochs = (\d+) updates", stdout).group(1))
     assert total == 3 * math.ceil(600 / 64)  # --smoke: 3 epochs of 600 images in batches of 64
     check_snapshot_lecture(stdout, cycles=3, total=total)
+    if has_swa():
+        swa = float(re.search(r"SWA average \(\d+ iterates\)\s+" + NUMBER, stdout).group(1))
+        gain = float(re.search(r"SWA average − single cosine: " + NUMBER, stdout).group(1))
+        single = float(re.search(r"one cosine, \d+ updates: test accuracy " + NUMBER, stdout).group(1))
+        assert gain == pytest.approx(100 * (swa - single), abs=0.101)  # both printed to 3 decimals
 
 
 @pytest.mark.skipif(not (REAL_SUBSET / "cifar-10-batches-py").is_dir(), reason="the real CIFAR-10 subset is absent")
