@@ -252,10 +252,16 @@ lecture.save(fig, "04_training_comparison.png")
 # %% [markdown]
 # ## What to take away
 #
-# - A constant α leaves SGD bouncing in a noise ball; decaying α lets it settle
-#   lower.
-# - Step decay needs its milestones chosen for the run's length; cosine and
-#   linear need only T, the length of the run, and are the usual defaults.
+# - A constant α leaves SGD bouncing in a noise ball; a decay that keeps the
+#   rate useful long enough lets it settle lower. Default run on the built-in
+#   data: cosine, linear, SGDR and one-cycle end with training losses of
+#   0.12–0.16 against 0.38 for the constant rate.
+# - Step decay needs its milestones chosen for the run's length. With the
+#   slide's 30 % / 60 % / 90 % of a 12-epoch run, the rate is ×0.01 after
+#   7 epochs and training all but stops: the default run ends *above* the
+#   constant rate (0.42 against 0.38), though with better validation accuracy
+#   (48.5 % against 41.1 %). Cosine and linear need only T, the length of the
+#   run, and are the usual defaults.
 # - The schedule is a plain function of the update count t: plot it before
 #   training with it (`schedules.plot`).
 
