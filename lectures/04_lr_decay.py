@@ -260,8 +260,10 @@ lecture.save(fig, "04_training_comparison.png")
 #   slide's 30 % / 60 % / 90 % of a 12-epoch run, the rate is ×0.01 after
 #   7 epochs and training all but stops: the default run ends *above* the
 #   constant rate (0.42 against 0.38), though with better validation accuracy
-#   (48.5 % against 41.1 %). Cosine and linear need only T, the length of the
-#   run, and are the usual defaults.
+#   (48.5 % against 41.1 %). On the real CIFAR-10 subset step decay ends below
+#   the constant rate (0.66 against 0.82) and every decay beats it on
+#   validation accuracy (38–40 % against 35 %). Cosine and linear need only
+#   T, the length of the run, and are the usual defaults.
 # - The schedule is a plain function of the update count t: plot it before
 #   training with it (`schedules.plot`).
 
