@@ -36,32 +36,16 @@
 # `--smoke` for a quick check, `--out DIR` for where the figures go).
 
 # %%
-import argparse
-import sys
-import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # save figures to files; no window needed
+import _lecture as lecture  # the plumbing: options, figures inline or to files
 import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import optim
 from minisgd.data import DataLoader, toy
 
-parser = argparse.ArgumentParser(description="GD vs SGD on a 2-parameter linear regression.")
-parser.add_argument("--full", action="store_true", help="more data and more epochs")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("GD vs SGD on a 2-parameter linear regression.")
 if args.smoke:
     N, EPOCHS = 100, 2
 elif args.full:
@@ -70,9 +54,6 @@ else:
     N, EPOCHS = 200, 5
 LR = 0.1  # the same step size α for GD and SGD
 START = (-1.0, 2.5)  # (w0, b0), far from the minimum
-args.out.mkdir(parents=True, exist_ok=True)
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## The data and the loss
@@ -192,8 +173,7 @@ ax1.set_title("Loss per update: GD wins")
 ax2.set_title("Loss per gradient evaluation: SGD wins early")
 fig.suptitle(f"Linear regression, N = {N}, α = {LR}", fontsize=13)
 fig.tight_layout()
-fig.savefig(args.out / "01_loss_vs_updates_and_compute.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "01_loss_vs_updates_and_compute.png")
 
 # %% [markdown]
 # ## The two paths on the loss surface
@@ -231,8 +211,7 @@ ax_zoom.set_xlim(w_opt - 0.4, w_opt + 0.4)
 ax_zoom.set_ylim(b_opt - 0.4, b_opt + 0.4)
 ax_zoom.set_title("Zoom on the minimum: SGD's noise ball")
 fig.tight_layout()
-fig.savefig(args.out / "01_trajectory_contour.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "01_trajectory_contour.png")
 
 # %% [markdown]
 # ## The variance of the stochastic gradient
@@ -285,8 +264,7 @@ for ax, (name, (g_i, g, variance)) in zip(axes, variances.items()):
 fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2)
 fig.suptitle("Per-example gradients: unbiased, but noisy — even at the minimum", fontsize=13)
 fig.tight_layout(rect=(0, 0.07, 1, 1))
-fig.savefig(args.out / "01_gradient_variance.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "01_gradient_variance.png")
 
 # %% [markdown]
 # ## What to take away
@@ -298,6 +276,4 @@ plt.close(fig)
 # - Mini-batches (lecture 02) sit between the two: the variance falls as 1/B.
 
 # %%
-print(f"\nfigures saved in {args.out}/: 01_loss_vs_updates_and_compute.png, "
-      "01_trajectory_contour.png, 01_gradient_variance.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

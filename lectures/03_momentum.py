@@ -35,35 +35,16 @@
 # Run it: `python lectures/03_momentum.py` (`--full`, `--smoke`, `--out DIR`).
 
 # %%
-import argparse
-import sys
-import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # save figures to files; no window needed
+import _lecture as lecture  # the plumbing: options, figures inline or to files
 import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import optim, schedules
 
-parser = argparse.ArgumentParser(description="Momentum: a ravine, the worked example, two forms.")
-parser.add_argument("--full", action="store_true", help="more steps")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("Momentum: a ravine, the worked example, two forms.")
 STEPS = 60 if args.smoke else 300 if args.full else 100
-args.out.mkdir(parents=True, exist_ok=True)
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## A ravine: an ill-conditioned quadratic
@@ -148,8 +129,7 @@ ax2.set_title("Loss per step")
 ax2.grid(True, which="major", alpha=0.3)
 ax2.legend()
 fig.tight_layout()
-fig.savefig(args.out / "03_ravine_trajectories.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "03_ravine_trajectories.png")
 
 # %% [markdown]
 # ## The worked example
@@ -258,8 +238,7 @@ ax2.legend(fontsize=10)
 for ax in (ax1, ax2):
     ax.grid(True, which="major", alpha=0.3)
 fig.tight_layout()
-fig.savefig(args.out / "03_recitation_vs_pytorch_under_decay.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "03_recitation_vs_pytorch_under_decay.png")
 
 # %% [markdown]
 # ## What to take away
@@ -272,5 +251,4 @@ plt.close(fig)
 #   at constant $\alpha$ they agree, after a decay they do not.
 
 # %%
-print(f"\nfigures saved in {args.out}/: 03_ravine_trajectories.png, 03_recitation_vs_pytorch_under_decay.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

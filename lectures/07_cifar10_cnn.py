@@ -42,20 +42,14 @@
 # `--download`, `--data-dir DIR`, `--device {cpu,cuda}`, `--model {lenet,small_vgg}`).
 
 # %%
-import argparse
 import math
-import sys
-import time
 from pathlib import Path
 
+import _lecture as lecture  # the plumbing: options, figures inline or to files
+import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import backend, models, optim, schedules
 from minisgd.data import (
     CIFAR10,
@@ -67,13 +61,10 @@ from minisgd.data import (
     transforms,
 )
 from minisgd.nn import functional as F
-from minisgd.plots import plot_history, pyplot, save_figure
+from minisgd.plots import plot_history
 from minisgd.train import fit
 
-parser = argparse.ArgumentParser(description="The coding example: a CNN on CIFAR-10 (or the built-in data set).")
-parser.add_argument("--full", action="store_true", help="the whole data set and more epochs")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
+parser = lecture.parser("The coding example: a CNN on CIFAR-10 (or the built-in data set).")
 parser.add_argument("--download", action="store_true", help="download CIFAR-10 (163 MB) if it is not on disk")
 parser.add_argument("--data-dir", type=Path, default=None,
                     help="where CIFAR-10 is (or goes); default $MINISGD_DATA or ~/.cache/minisgd")
@@ -81,7 +72,7 @@ parser.add_argument("--device", choices=["cpu", "cuda"], default=backend.default
                     help="train on the CPU (NumPy) or a GPU (CuPy); default $MINISGD_DEVICE or cpu")
 parser.add_argument("--model", choices=["lenet", "small_vgg"], default="lenet", help="the network")
 parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
+args = lecture.start(parser)
 if args.device == "cuda" and not backend.gpu_available():
     parser.error(f"--device cuda needs CuPy and a CUDA GPU, and none was found; {backend.INSTALL_HINT}")
 if args.epochs is not None and args.epochs < 1:
@@ -95,10 +86,6 @@ else:
     N_TRAIN, N_TEST, EPOCHS = 5_000, 1_000, 3
 EPOCHS = args.epochs or EPOCHS
 BATCH_SIZE, LR, MOMENTUM, WEIGHT_DECAY = 64, 0.05, 0.9, 5e-4
-args.out.mkdir(parents=True, exist_ok=True)
-plt = pyplot()  # matplotlib on the file-only Agg backend
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## The data
@@ -106,8 +93,11 @@ started = time.perf_counter()
 # `data.CIFAR10(root, train, download)` reads the five training batches (or the
 # test batch) into `.data`, (N, 32, 32, 3) uint8, `.targets` and `.classes`.
 # Without the files it raises `DatasetNotFoundError`, and we fall back to the
-# built-in set. The default run uses a random subset, so that it finishes in
-# well under a minute on a laptop; `--full` uses everything.
+# built-in set. An explicit `--data-dir` is different: the lecture reads every
+# batch file there (a subset with fewer training batches works) and stops with
+# one line if there are none — it never trains on other data than asked for.
+# The default run uses a random subset, so that it finishes in well under a
+# minute on a laptop; `--full` uses everything.
 
 
 # %%
@@ -119,19 +109,23 @@ def subset(dataset, n, seed):
     return ArrayDataset(dataset.data[rows], dataset.targets[rows], classes=dataset.classes)
 
 
-try:
-    train_full = CIFAR10(args.data_dir, train=True, download=args.download)
-    test_full = CIFAR10(args.data_dir, train=False)
+if args.data_dir is not None and not args.download:  # asked for these files: use them (any data_batch_* present)
+    train_set, test_set, _ = lecture.images(args, N_TRAIN, N_TEST)
     dataset_name = "CIFAR-10"
-    train_set, test_set = subset(train_full, N_TRAIN, seed=0), subset(test_full, N_TEST, seed=1)
-except (DatasetNotFoundError, CorruptDatasetError) as error:
-    print(f"CIFAR-10 is not available: {error}")
-    hint = "" if args.download else " Run with --download to fetch CIFAR-10 (163 MB)."
-    print("Falling back to the built-in synthetic data set (SyntheticShapes: ten classes of shapes and "
-          f"textures, 32×32×3, the same format as CIFAR-10).{hint}\n")
-    dataset_name = "SyntheticShapes (built-in)"
-    train_set = SyntheticShapes(train=True, n_samples=N_TRAIN or 20_000, seed=0)
-    test_set = SyntheticShapes(train=False, n_samples=N_TEST or 4_000, seed=0)
+else:
+    try:
+        train_full = CIFAR10(args.data_dir, train=True, download=args.download)
+        test_full = CIFAR10(args.data_dir, train=False)
+        dataset_name = "CIFAR-10"
+        train_set, test_set = subset(train_full, N_TRAIN, seed=0), subset(test_full, N_TEST, seed=1)
+    except (DatasetNotFoundError, CorruptDatasetError) as error:
+        print(f"CIFAR-10 is not available: {error}")
+        hint = "" if args.download else " Run with --download to fetch CIFAR-10 (163 MB)."
+        print("Falling back to the built-in synthetic data set (SyntheticShapes: ten classes of shapes and "
+              f"textures, 32×32×3, the same format as CIFAR-10).{hint}\n")
+        dataset_name = "SyntheticShapes (built-in)"
+        train_set = SyntheticShapes(train=True, n_samples=N_TRAIN or 20_000, seed=0)
+        test_set = SyntheticShapes(train=False, n_samples=N_TEST or 4_000, seed=0)
 classes = train_set.classes
 print(f"data: {dataset_name}, {len(train_set)} training and {len(test_set)} test images, "
       f"{len(classes)} classes: {', '.join(classes)}")
@@ -152,7 +146,7 @@ for c, name in enumerate(classes):
             ax.imshow(train_set.data[rows[r]], interpolation="nearest")
     axes[0, c].set_title(name, fontsize=11)
 fig.suptitle(f"{dataset_name}: training images and their classes", fontsize=14)
-save_figure(fig, args.out / "07_sample_images.png")
+lecture.save(fig, "07_sample_images.png")
 
 # %% [markdown]
 # ## From images to tensors
@@ -221,8 +215,9 @@ history = fit(model, train_loader, optimizer, epochs=EPOCHS, test_loader=test_lo
 if history.stopped:
     print(history.stopped)
 with plt.rc_context({"figure.constrained_layout.use": True}):  # keeps the three panels' labels apart
-    plot_history(history, args.out / "07_learning_curves.png",
-                 title=f"{args.model} on {dataset_name}: SGD + momentum {MOMENTUM} + cosine decay")
+    curves = plot_history(history, args.out / "07_learning_curves.png",
+                          title=f"{args.model} on {dataset_name}: SGD + momentum {MOMENTUM} + cosine decay")
+lecture.show_file(curves)
 
 # %% [markdown]
 # ## Accuracy per class
@@ -257,7 +252,7 @@ ax.axvline(10, color="0.4", ls=":", label="chance: 10%")
 ax.set(xlabel="test accuracy (%)", xlim=(0, 110), title=f"Accuracy per class — {args.model} on {dataset_name}")
 ax.legend(loc="lower right")
 ax.grid(True, axis="x", alpha=0.3)
-save_figure(fig, args.out / "07_per_class_accuracy.png")
+lecture.save(fig, "07_per_class_accuracy.png")
 
 # %% [markdown]
 # Some test images with the network's answer (green: right, red: wrong, with the true class):
@@ -273,7 +268,7 @@ for i, ax in enumerate(axes.flat):
     ax.set_title(text, fontsize=10, color="green" if right else "red")
 fig.suptitle(f"Test images: predicted class (green right, red wrong) — test accuracy {100 * test_accuracy:.1f}%",
              fontsize=13)
-save_figure(fig, args.out / "07_test_predictions.png")
+lecture.save(fig, "07_test_predictions.png")
 
 # %% [markdown]
 # ## What to take away
@@ -286,6 +281,4 @@ save_figure(fig, args.out / "07_test_predictions.png")
 #   60–65 % on CIFAR-10; `--model small_vgg` goes higher, more slowly.
 
 # %%
-print(f"\nfigures saved in {args.out}/: 07_sample_images.png, 07_learning_curves.png, "
-      "07_per_class_accuracy.png, 07_test_predictions.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

@@ -38,37 +38,19 @@
 # Run it: `python lectures/08_loss_landscape.py` (`--full`, `--smoke`, `--out DIR`).
 
 # %%
-import argparse
-import sys
-import time
-from pathlib import Path
 
+import _lecture as lecture  # the plumbing: options, figures inline or to files
 import matplotlib
-
-matplotlib.use("Agg")  # save figures to files; no window needed
 import matplotlib.pyplot as plt
 import numpy as np
 
-HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-try:
-    import minisgd
-except ImportError:  # run from a checkout without `pip install -e .`: use the repository's copy
-    sys.path.insert(0, str(HERE.parent))
-    import minisgd
+import minisgd
 from minisgd import optim
 from minisgd.data import DataLoader
 
-parser = argparse.ArgumentParser(description="Loss surface of a 2-parameter model, with GD/SGD/momentum paths.")
-parser.add_argument("--full", action="store_true", help="more steps, finer grid")
-parser.add_argument("--smoke", action="store_true", help="a very fast run (for the tests)")
-parser.add_argument("--out", type=Path, default=HERE / "out", help="folder for the figures")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)
-
+args = lecture.start("Loss surface of a 2-parameter model, with GD/SGD/momentum paths.")
 STEPS, GRID = (60, 60) if args.smoke else (500, 201) if args.full else (150, 121)
 START = (-1.5, 2.5)  # (a0, b0)
-args.out.mkdir(parents=True, exist_ok=True)
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11})
-started = time.perf_counter()
 
 # %% [markdown]
 # ## The data and the loss
@@ -181,8 +163,7 @@ ax2.set_title("Loss along each path")
 ax2.grid(True, which="major", alpha=0.3)
 ax2.legend(fontsize=10)
 fig.tight_layout()
-fig.savefig(args.out / "08_loss_landscape_contour.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "08_loss_landscape_contour.png")
 
 # %% [markdown]
 # ## The 3-D surface
@@ -208,8 +189,7 @@ ax.view_init(elev=40, azim=-60)
 ax.set_title(r"Loss surface of $\hat y = a\,\tanh(b\,x)$ with GD, SGD and momentum")
 ax.legend(loc="upper left", fontsize=10)
 fig.tight_layout()
-fig.savefig(args.out / "08_loss_landscape_3d.png", dpi=120)
-plt.close(fig)
+lecture.save(fig, "08_loss_landscape_3d.png")
 
 # %% [markdown]
 # ## What to take away
@@ -224,5 +204,4 @@ plt.close(fig)
 #   regions — one reason SGD tends to settle in *flat* minima (lecture 05).
 
 # %%
-print(f"\nfigures saved in {args.out}/: 08_loss_landscape_contour.png, 08_loss_landscape_3d.png")
-print(f"done in {time.perf_counter() - started:.1f} s")
+lecture.finish()

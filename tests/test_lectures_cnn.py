@@ -143,6 +143,13 @@ def test_05_the_followed_run_leaves_the_sharp_minimum_for_the_flat_one(lecture):
     assert final_share["SGDR, α_max = 0.15"] > final_share["constant α = 0.01"]
 
 
+def test_05_compares_the_three_strategies_at_the_end_of_the_budget(lecture):
+    stdout, _ = lecture("05_sgdr.py")
+    line = next(line for line in stdout.splitlines() if line.startswith("at the end of the same budget:"))
+    shares = [int(v) for v in re.findall(r"(\d+)%", line)]
+    assert len(shares) == 3 and all(0 <= v <= 100 for v in shares)
+
+
 def test_05_reports_the_snapshot_ensemble_and_the_single_model(lecture):
     stdout, _ = lecture("05_sgdr.py")
     snapshots = re.findall(r"snapshot \d: validation accuracy ([\d.]+)", stdout)
@@ -174,6 +181,11 @@ def test_06_sweeps_four_rates_and_runs_the_range_test(lecture):
     assert dict((r[0], r[3]) for r in rows)["1e-04"] == "barely moves: too small"
     assert 1e-4 <= number_after(stdout, "steepest descent at lr =") <= 1.0
     assert "val accuracy:" in stdout and "after 4 epochs" in stdout
+    match = re.search(r"val loss: ([\d.]+) after 2 epochs, lowest ([\d.]+) at epoch (\d+), ([\d.]+) after 4 epochs",
+                      stdout)
+    assert match, stdout
+    after_short, lowest, epoch, after_long = float(match[1]), float(match[2]), int(match[3]), float(match[4])
+    assert lowest <= min(after_short, after_long) and 1 <= epoch <= 4
 
 
 # ------------------------------------------------------------ 07 the CNN
@@ -241,7 +253,7 @@ def test_scripts_are_jupytext_percent_notebooks(script):
     assert text.startswith("# ---\n# jupyter:\n#   jupytext:\n")
     assert "format_name: percent" in text
     assert text.count("# %% [markdown]") >= 5
-    assert 'parser.parse_args([] if "ipykernel" in sys.modules else None)' in text  # runs inside a notebook
+    assert "lecture.start(" in text  # options parse in a notebook too (lectures/_lecture.py)
     jupytext = pytest.importorskip("jupytext")
     notebook = jupytext.reads(text, fmt="py:percent")
     kinds = [cell.cell_type for cell in notebook.cells]
