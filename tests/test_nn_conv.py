@@ -176,13 +176,14 @@ def window_loop_avg_pool(x, kernel, stride, g):
     return out, grad_x
 
 
-# (shape, kernel, stride): non-overlapping, overlapping, non-square, sizes not divisible by the stride
+# (shape, kernel, stride): non-overlapping, overlapping, non-square, sizes not divisible by the stride, gaps
 POOL_CASES = [
     ((2, 3, 6, 8), (2, 2), (2, 2)),
     ((1, 2, 7, 7), (3, 3), (2, 2)),
     ((2, 1, 5, 6), (2, 3), (1, 2)),
     ((1, 2, 5, 7), (3, 2), (1, 1)),
     ((2, 2, 7, 5), (2, 2), (2, 2)),
+    ((2, 2, 5, 8), (2, 2), (3, 3)),  # stride > kernel: gaps between the windows
 ]
 
 
