@@ -23,6 +23,8 @@ from minisgd.nn import functional as F
 # The shapes of the reference networks' layers too: (N, C, H, W, O, kH, kW, stride, padding)
 NETWORK_CASES = [
     (2, 3, 32, 32, 8, 3, 3, (1, 1), (1, 1)),  # small_vgg's first convolution (fewer output channels)
+    (2, 16, 16, 16, 16, 3, 3, (1, 1), (1, 1)),  # small_vgg's later ones (fewer channels): the stride-1 backward
+    (2, 8, 16, 16, 16, 3, 3, (1, 1), (1, 1)),  # twice the channels out: still the stride-1 backward
     (2, 3, 32, 32, 6, 5, 5, (1, 1), (0, 0)),  # lenet's first convolution
     (3, 6, 14, 14, 16, 5, 5, (1, 1), (0, 0)),  # lenet's second
 ]

@@ -232,8 +232,8 @@ def test_stride_1_backward_without_col2im_agrees_with_the_col2im_route(rng, kern
     w = rng.standard_normal((4, 2) + kernel)
     out = conv.conv2d_forward(x, w, None, (1, 1), padding)
     g_last = np.ascontiguousarray(conv.channels_last(rng.standard_normal(out.shape)))
-    via_col2im = conv._backward_col2im(g_last, x, w, (1, 1), padding, need_input_grad=True)
-    without = conv._backward_stride_1(g_last, x, w, padding)
+    via_col2im = conv._backward_col2im(g_last, x, w, (1, 1), padding, need_input_grad=True, need_bias_grad=True)
+    without = conv._backward_stride_1(g_last, x, w, padding, need_bias_grad=True)
     for a, b in zip(without, via_col2im):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -248,3 +248,13 @@ def test_a_padding_as_large_as_the_kernel_takes_the_col2im_route(rng):
         conv.conv2d_backward(g, x, w, (1, 1), (1, 1)), direct_conv2d_grads(x, w, g, (1, 1), (1, 1))
     ):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_stride_1_backward_without_bias_gradient(rng):
+    x, w = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((4, 2, 3, 3))
+    g = rng.standard_normal((3, 4, 6, 6))
+    grad_x, grad_w, grad_b = conv.conv2d_backward(g, x, w, (1, 1), (1, 1), need_bias_grad=False)
+    ref_x, ref_w, _ = direct_conv2d_grads(x, w, g, (1, 1), (1, 1))
+    assert grad_b is None
+    np.testing.assert_allclose(grad_x, ref_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_w, ref_w, rtol=1e-12, atol=1e-12)

@@ -34,13 +34,15 @@ What it does differently from the reference, and why:
 - **Scratch buffers.** A block's padded image and columns live in buffers
   reused from call to call (:func:`scratch`), one set per thread: fresh
   memory would cost a page fault per 4 KB at every call.
-- **The flipped-kernel backward.** For stride 1 (every convolution of the
-  reference networks) ∂L/∂x is itself a convolution, of g with the kernel
-  flipped and its channel axes swapped, so one im2col of g feeds both
-  gradients and no col2im is needed (:func:`_backward_stride_1`). Other
-  strides take the textbook route, ∂L/∂cols = g · w_rows scattered back by
-  :func:`col2im` (:func:`_backward_col2im`); a first layer, which needs no
-  ∂L/∂x, takes that route without its col2im.
+- **The flipped-kernel backward.** For stride 1, ∂L/∂x is itself a
+  convolution, of g with the kernel flipped and its channel axes swapped, so
+  one im2col of g feeds both gradients and no col2im is needed
+  (:func:`_backward_stride_1`); small_vgg's convolutions after the first
+  take it. Where g's columns would be much larger than x's (more output
+  than input channels and no padding: lenet's second convolution) and for
+  other strides, the textbook route runs: ∂L/∂cols = g · w_rows scattered
+  back by :func:`col2im` (:func:`_backward_col2im`). A first layer, which
+  needs no ∂L/∂x, takes that route without its col2im.
 - **Max pooling in two 1-D passes** (width, then height) that keep the
   winning offset of each window for the backward, also in blocks of images
   on every core.
@@ -262,39 +264,50 @@ def conv2d_backward(
 ) -> tuple[Any | None, Any, Any | None]:
     """Gradients of the convolution: (∂L/∂x, ∂L/∂w, ∂L/∂b) given g = ∂L/∂out.
 
-        ∂L/∂b[o] = Σ_{n,y,x} g[n, o, y, x]      (as the product 1ᵀ·g: BLAS, several times faster than sum)
+        ∂L/∂b[o] = Σ_{n,y,x} g[n, o, y, x]      (per block, as the product 1ᵀ·g: BLAS is faster than sum)
 
     and ∂L/∂w, ∂L/∂x by one of two routes that give the same numbers:
 
-    - stride 1 with an input gradient (every convolution of the reference
-      networks but the first): :func:`_backward_stride_1`, no col2im;
-    - otherwise :func:`_backward_col2im`, the textbook route; without an input
-      gradient (a first layer) it computes ∂L/∂w only and skips col2im.
+    - stride 1 with an input gradient, where the columns of g are at most
+      twice the size of those of x (small_vgg's convolutions after the
+      first): :func:`_backward_stride_1`, no col2im;
+    - otherwise :func:`_backward_col2im`, the textbook route (lenet's second
+      convolution); without an input gradient (a first layer) it computes
+      ∂L/∂w only and skips col2im.
 
     ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None unless ``need_bias_grad``.
     """
     xp = get_array_module(x)
+    _, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
+    _, _, out_h, out_w = grad_out.shape
     # g channels-last, (N, Ho, Wo, O); a copy only when it is not channels-last already.
     g_last = xp.ascontiguousarray(channels_last(grad_out))
-    grad_b = None
-    if need_bias_grad:
-        g_rows = g_last.reshape(-1, out_channels)
-        grad_b = xp.ones(g_rows.shape[0], dtype=g_rows.dtype) @ g_rows
-    if need_input_grad and stride == (1, 1) and padding[0] < kernel_h and padding[1] < kernel_w:
-        grad_x, grad_w = _backward_stride_1(g_last, x, weight, padding)
-    else:
-        grad_x, grad_w = _backward_col2im(g_last, x, weight, stride, padding, need_input_grad)
-    return grad_x, grad_w, grad_b
+    # The stride-1 route builds columns of g, one row per input pixel (H·W·O per kernel offset); the
+    # col2im route builds columns of x, one row per output pixel (Ho·Wo·C), then scatters as many back.
+    # Take the stride-1 route unless its columns are more than twice as large (lenet's second layer:
+    # O = 16 > C = 6 and no padding, so H·W·O is 5 times Ho·Wo·C).
+    stride_1_is_smaller = height * width * out_channels <= 2 * out_h * out_w * channels
+    if (need_input_grad and stride == (1, 1) and padding[0] < kernel_h and padding[1] < kernel_w
+            and stride_1_is_smaller):
+        return _backward_stride_1(g_last, x, weight, padding, need_bias_grad)
+    return _backward_col2im(g_last, x, weight, stride, padding, need_input_grad, need_bias_grad)
+
+
+def _bias_grad(g_rows: Any) -> Any:
+    """Σ_rows g of one block, as the product 1ᵀ·g (BLAS: several times faster than ``sum(axis=0)``)."""
+    xp = get_array_module(g_rows)
+    return xp.ones(g_rows.shape[0], dtype=g_rows.dtype) @ g_rows
 
 
 def _backward_col2im(
     g_last: Any, x: Any, weight: Any, stride: tuple[int, int], padding: tuple[int, int],
-    need_input_grad: bool,
-) -> tuple[Any | None, Any]:
-    """∂L/∂x and ∂L/∂w through the columns, for any stride:
+    need_input_grad: bool, need_bias_grad: bool,
+) -> tuple[Any | None, Any, Any | None]:
+    """(∂L/∂x, ∂L/∂w, ∂L/∂b) through the columns, for any stride:
 
         ∂L/∂w_rows = Σ_blocks gᵀ · cols      ∂L/∂cols = g · w_rows      ∂L/∂x = col2im(∂L/∂cols), cropped
+        ∂L/∂b = Σ_blocks 1ᵀ · g
 
     The block's columns are rebuilt from x (im2col again) rather than kept
     from the forward pass. ∂L/∂cols is computed one kernel offset at a time,
@@ -330,16 +343,20 @@ def _backward_col2im(
             grad_pad = scratch(xp, "grad_padded", shape, dtype)  # ∂L/∂x_pad of the block
             col2im(grad_cols.reshape(kernel_h, kernel_w, n, out_h, out_w, channels), grad_pad, stride)
             grad_x[start:stop] = _crop(grad_pad, padding, height, width)
-        return grad_w_rows
+        return grad_w_rows, (_bias_grad(g_block) if need_bias_grad else None)
 
     per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
-    grad_w_rows = _sum(map_blocks(backward_block, blocks(batch, per_block), device_of(x)))
+    parts = map_blocks(backward_block, blocks(batch, per_block), device_of(x))
+    grad_w_rows = _sum([grad_w for grad_w, _ in parts])
     grad_w = grad_w_rows.reshape(out_channels, kernel_h, kernel_w, channels).transpose(0, 3, 1, 2)
-    return (channels_first(grad_x) if need_input_grad else None), xp.ascontiguousarray(grad_w)
+    grad_b = _sum([grad_b for _, grad_b in parts]) if need_bias_grad else None
+    return (channels_first(grad_x) if need_input_grad else None), xp.ascontiguousarray(grad_w), grad_b
 
 
-def _backward_stride_1(g_last: Any, x: Any, weight: Any, padding: tuple[int, int]) -> tuple[Any, Any]:
-    """∂L/∂x and ∂L/∂w of a stride-1 convolution from one im2col of g, without col2im.
+def _backward_stride_1(
+    g_last: Any, x: Any, weight: Any, padding: tuple[int, int], need_bias_grad: bool
+) -> tuple[Any, Any, Any | None]:
+    """(∂L/∂x, ∂L/∂w, ∂L/∂b) of a stride-1 convolution from one im2col of g, without col2im.
 
     With stride 1, input pixel (h, w) meets weight (i, j) through output pixel
     (h + p − i, w + p − j), so both gradients are themselves convolutions:
@@ -358,6 +375,7 @@ def _backward_stride_1(g_last: Any, x: Any, weight: Any, padding: tuple[int, int
 
         ∂L/∂x_rows = g_cols · w_flipped            (N·H·W, C)
         ∂L/∂w_flipped = Σ_blocks x_rowsᵀ · g_cols   (C, kH·kW·O)
+        ∂L/∂b = Σ_blocks 1ᵀ · g                     (O,)
 
     (Calling :func:`conv2d_forward` for ∂L/∂x, as DeZero does, would give the
     same numbers but build the columns of g a second time for ∂L/∂w.)
@@ -383,13 +401,16 @@ def _backward_stride_1(g_last: Any, x: Any, weight: Any, padding: tuple[int, int
         g_cols = cols.reshape(-1, patch)
         rows = slice(start * pixels, stop * pixels)
         xp.matmul(g_cols, w_flipped, out=grad_x_rows[rows])
-        return x_rows[rows].T @ g_cols
+        g_block = g_last[start:stop].reshape(-1, out_channels)
+        return x_rows[rows].T @ g_cols, (_bias_grad(g_block) if need_bias_grad else None)
 
     per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
-    grad_w_flipped = _sum(map_blocks(backward_block, blocks(batch, per_block), device_of(x)))
+    parts = map_blocks(backward_block, blocks(batch, per_block), device_of(x))
+    grad_w_flipped = _sum([grad_w for grad_w, _ in parts])
     # back from [c, i', j', o] to PyTorch's [o, c, i, j]
     grad_w = grad_w_flipped.reshape(channels, kernel_h, kernel_w, out_channels)[:, ::-1, ::-1, :]
-    return channels_first(grad_x), xp.ascontiguousarray(grad_w.transpose(3, 0, 1, 2))
+    grad_b = _sum([grad_b for _, grad_b in parts]) if need_bias_grad else None
+    return channels_first(grad_x), xp.ascontiguousarray(grad_w.transpose(3, 0, 1, 2)), grad_b
 
 
 # --------------------------------------------------------------------- pooling

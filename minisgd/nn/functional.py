@@ -115,10 +115,11 @@ def conv2d(
 
         out = cols · w_rowsᵀ + b,   ∂L/∂w_rows = gᵀ · cols,   ∂L/∂b = Σ_{n,y,x} g
 
-    and, for stride 1 (every convolution of the reference networks), ∂L/∂x as
+    and ∂L/∂x by one of two routes: for stride 1 (small_vgg's convolutions),
     the convolution of g (padded by k − 1 − p) with the kernel flipped and its
-    channel axes swapped; for other strides ∂L/∂x = col2im(g · w_rows). The
-    tests check both against the reference.
+    channel axes swapped; otherwise, and where that would build much larger
+    columns (lenet's second convolution), ∂L/∂x = col2im(g · w_rows). A first
+    layer needs no ∂L/∂x. The tests check both routes against the reference.
     """
     x, weight = _tensor(x, "input", "conv2d"), _tensor(weight, "weight", "conv2d")
     _check_image(x, "conv2d")
