@@ -160,6 +160,16 @@ CPU_THREADS = max([library.num_threads for library in _BLAS] or [1])
 _executor: ThreadPoolExecutor | None = None
 
 
+def _forget_executor() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -> list[Any]:
     """``[work(block) for block in blocks]``, on ``CPU_THREADS`` threads on the CPU.
 

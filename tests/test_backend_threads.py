@@ -56,3 +56,18 @@ def test_blocks_writing_disjoint_parts_of_one_array_fill_all_of_it():
 
     backend.map_blocks(work, [slice(i, i + 8) for i in range(0, 64, 8)], "cpu")
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_threads():
+    import os
+
+    backend.map_blocks(lambda block: block, range(4), "cpu")  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the pool has no threads; map_blocks must not wait for them
+        try:
+            ok = backend.map_blocks(lambda block: block + 1, range(4), "cpu") == [1, 2, 3, 4]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
