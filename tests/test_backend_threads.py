@@ -65,6 +65,9 @@ def test_a_forked_child_starts_its_own_threads():
     backend.map_blocks(lambda block: block, range(4), "cpu")  # the parent's pool exists now
     pid = os.fork()
     if pid == 0:  # the child: its copy of the pool has no threads; map_blocks must not wait for them
+        import signal
+
+        signal.alarm(30)  # a child that hangs is killed, and the test fails instead of hanging
         try:
             ok = backend.map_blocks(lambda block: block + 1, range(4), "cpu") == [1, 2, 3, 4]
         finally:
