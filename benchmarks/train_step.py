@@ -214,7 +214,36 @@ def worker_sgemm(size: int = 2048, repeats: int = 5, device: str = "cpu") -> dic
         a @ b
         backend.synchronize(device)
         best = min(best, time.perf_counter() - start)
-    return {"gflops": 2 * size**3 / best / 1e9}
+    return {"gflops": 2 * size**3 / best / 1e9, "blas": blas_description()}
+
+
+def blas_description() -> str:
+    """The BLAS NumPy runs on, as threadpoolctl reports it: library, version, kernel architecture, threads.
+
+    The kernel architecture is what OpenBLAS chose for this processor, or what
+    ``OPENBLAS_CORETYPE`` forced; the header also says whether that variable is set.
+    """
+    forced = ", ".join(f"{name}={os.environ[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                       if name in os.environ) or "OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"BLAS unknown (pip install threadpoolctl); {forced}"
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl then finds)
+
+    libraries = [
+        f"{info.get('internal_api')} {info.get('version')} kernel {info.get('architecture', '?')}, "
+        f"{info.get('num_threads')} threads"
+        for info in threadpool_info() if info.get("user_api") == "blas"
+    ]
+    return f"NumPy BLAS: {'; '.join(libraries) or 'none found'} ({forced})"
+
+
+def torch_description() -> str:
+    """PyTorch's version and the CPU instruction set its kernels use."""
+    import torch
+
+    return f"PyTorch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
 def _run_worker(args: argparse.Namespace, batch: int, *worker_args: str) -> dict | None:
@@ -271,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         kind = args.worker[0]
         if kind == "sgemm":
             result = worker_sgemm(repeats=2 if args.quick else 5, device=args.device)
+            if "pytorch" in args.worker[1:]:
+                result["torch"] = torch_description()
         else:
             work = worker_minisgd if kind == "minisgd" else worker_torch
             result = work(args.worker[1], args.batch[0], args.warmup, args.steps, args.device)
@@ -292,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("PyTorch is not installed: measuring minisgd only (pip install torch to compare)")
 
-    sgemm = _run_worker(args, args.batch[0], "sgemm")
+    sgemm = _run_worker(args, args.batch[0], "sgemm", *frameworks)
     sgemm_gflops = sgemm["gflops"] if sgemm else float("nan")
     peer = "PyTorch eager CUDA" if args.device == "cuda" else "PyTorch CPU"
     print(
@@ -300,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.warmup} warm-up, best of {args.rounds} alternating round(s); "
         f"{'CuPy' if args.device == 'cuda' else 'NumPy'} sgemm: {sgemm_gflops:.0f} GFLOP/s; peer: {peer}"
     )
+    if sgemm:
+        print(sgemm["blas"] + (f"; {sgemm['torch']}" if "torch" in sgemm else ""))
     header = (
         f"{'network':<10} {'batch':>5} {'framework':<9} {'ms/step':>8} {'img/s':>8} {'GFLOP/s':>8} "
         f"{'% sgemm':>8} {'peak MB':>8} {'speed ratio':>12} {'memory ratio':>13}"

@@ -14,14 +14,21 @@ asked for, and asking for one without CuPy or without a GPU raises a
 
 The default device is ``"cpu"``; the environment variable ``MINISGD_DEVICE``
 changes it (``MINISGD_DEVICE=cuda python -m minisgd train``).
+
+Threads on the CPU (NumPy only): :func:`map_blocks` runs independent pieces
+of work (blocks of images of a convolution) on a few Python threads at once,
+with the BLAS held at one thread inside them, so that the copies and
+elementwise work between matrix products use every core too. On a GPU it is a
+plain loop: the device parallelises each operation itself.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -135,3 +142,55 @@ def synchronize(device: str) -> None:
     """
     if check_device(device) == "cuda":
         array_module("cuda").cuda.get_current_stream().synchronize()
+
+
+# ------------------------------------------------------------- CPU threads
+def _numpy_blas() -> list[Any]:
+    """threadpoolctl's handles on the BLAS libraries NumPy loaded ([] without threadpoolctl)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return []
+    return [library for library in ThreadpoolController().lib_controllers if library.user_api == "blas"]
+
+
+_BLAS = _numpy_blas()
+# As many threads as the BLAS was given (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else one per core).
+CPU_THREADS = max([library.num_threads for library in _BLAS] or [1])
+_executor: ThreadPoolExecutor | None = None
+
+
+def _forget_executor() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
+def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -> list[Any]:
+    """``[work(block) for block in blocks]``, on ``CPU_THREADS`` threads on the CPU.
+
+    The blocks must be independent (each writes its own part of the output).
+    While they run, NumPy's BLAS is held at one thread, so that the threads do
+    not fight the BLAS's own threads for the cores; a thread that finishes a
+    block takes the next one, so a thread slowed by another process does not
+    hold the others up. On a GPU, and where threadpoolctl is missing (the BLAS
+    threads cannot then be held), the blocks run one after another.
+    """
+    global _executor
+    blocks = list(blocks)
+    if device != "cpu" or CPU_THREADS < 2 or len(blocks) < 2 or not _BLAS:
+        return [work(block) for block in blocks]
+    if _executor is None:
+        _executor = ThreadPoolExecutor(CPU_THREADS, thread_name_prefix="minisgd")
+    before = [library.num_threads for library in _BLAS]
+    for library in _BLAS:
+        library.set_num_threads(1)
+    try:
+        return list(_executor.map(work, blocks))
+    finally:
+        for library, threads in zip(_BLAS, before):
+            library.set_num_threads(threads)

@@ -18,6 +18,8 @@ def test_train_step_benchmark_quick_prints_one_table_with_both_networks():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert any("NumPy sgemm:" in line and "GFLOP/s" in line for line in lines)
+    blas = next(line for line in lines if line.startswith("NumPy BLAS:"))  # what ran: library, kernel, threads
+    assert "kernel" in blas and "threads" in blas and "OPENBLAS_CORETYPE" in blas
     header = next(line for line in lines if line.startswith("network"))
     for column in ("batch", "framework", "img/s", "peak MB", "speed ratio", "memory ratio"):
         assert column in header
@@ -67,3 +69,8 @@ def test_cuda_without_cupy_exits_with_the_install_hint():
         timeout=60,
     )
     assert result.returncode == 2 and "pip install cupy-cuda12x" in result.stderr
+
+
+def test_the_header_names_a_forced_openblas_kernel(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert "OPENBLAS_CORETYPE=Haswell" in _load_script().blas_description()

@@ -176,13 +176,14 @@ def window_loop_avg_pool(x, kernel, stride, g):
     return out, grad_x
 
 
-# (shape, kernel, stride): non-overlapping, overlapping, non-square, sizes not divisible by the stride
+# (shape, kernel, stride): non-overlapping, overlapping, non-square, sizes not divisible by the stride, gaps
 POOL_CASES = [
     ((2, 3, 6, 8), (2, 2), (2, 2)),
     ((1, 2, 7, 7), (3, 3), (2, 2)),
     ((2, 1, 5, 6), (2, 3), (1, 2)),
     ((1, 2, 5, 7), (3, 2), (1, 1)),
     ((2, 2, 7, 5), (2, 2), (2, 2)),
+    ((2, 2, 5, 8), (2, 2), (3, 3)),  # stride > kernel: gaps between the windows
 ]
 
 
@@ -231,8 +232,8 @@ def test_stride_1_backward_without_col2im_agrees_with_the_col2im_route(rng, kern
     w = rng.standard_normal((4, 2) + kernel)
     out = conv.conv2d_forward(x, w, None, (1, 1), padding)
     g_last = np.ascontiguousarray(conv.channels_last(rng.standard_normal(out.shape)))
-    via_col2im = conv._backward_col2im(g_last, x, w, (1, 1), padding, need_input_grad=True)
-    without = conv._backward_stride_1(g_last, x, w, padding)
+    via_col2im = conv._backward_col2im(g_last, x, w, (1, 1), padding, need_input_grad=True, need_bias_grad=True)
+    without = conv._backward_stride_1(g_last, x, w, padding, need_bias_grad=True)
     for a, b in zip(without, via_col2im):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -247,3 +248,13 @@ def test_a_padding_as_large_as_the_kernel_takes_the_col2im_route(rng):
         conv.conv2d_backward(g, x, w, (1, 1), (1, 1)), direct_conv2d_grads(x, w, g, (1, 1), (1, 1))
     ):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_stride_1_backward_without_bias_gradient(rng):
+    x, w = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((4, 2, 3, 3))
+    g = rng.standard_normal((3, 4, 6, 6))
+    grad_x, grad_w, grad_b = conv.conv2d_backward(g, x, w, (1, 1), (1, 1), need_bias_grad=False)
+    ref_x, ref_w, _ = direct_conv2d_grads(x, w, g, (1, 1), (1, 1))
+    assert grad_b is None
+    np.testing.assert_allclose(grad_x, ref_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_w, ref_w, rtol=1e-12, atol=1e-12)

@@ -27,8 +27,10 @@ OPTIMIZERS = [
 
 
 def tiny_bn_cnn():
+    # No bias before BatchNorm: its exact gradient is 0, so its computed one is round-off, which the
+    # adaptive optimizers divide by its own size, and the two devices may sum in different orders.
     minisgd.random.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+    return nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(36, 3))
 
 
@@ -60,9 +62,11 @@ def train(device, optimizer_class, options):
 def test_same_run_on_the_default_device_and_the_cpu(optimizer_class, options):
     here = train(DEVICE, optimizer_class, options)
     cpu = train("cpu", optimizer_class, options)
-    np.testing.assert_allclose(here[0], cpu[0], rtol=1e-5)
+    # float32, and the CPU sums a convolution's gradient in blocks of images while a GPU sums the
+    # whole batch at once: the two agree to float32 round-off, a few units in 1e-5.
+    np.testing.assert_allclose(here[0], cpu[0], rtol=1e-4)
     for ours, reference in zip(here[1:], cpu[1:]):
         assert set(ours) == set(reference)
         for key in ours:
-            np.testing.assert_allclose(ours[key], reference[key], rtol=1e-5, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(ours[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key)
     assert cpu[2]["n_averaged"] == 5 and len(cpu[3]) > 1  # state beyond t was saved and compared

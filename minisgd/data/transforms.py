@@ -47,13 +47,17 @@ def to_float_chw(x: np.ndarray, rng: np.random.Generator | None = None) -> np.nd
 
     ``x_float = x / 255``, with the channel axis moved in front of the pixel
     axes, as convolutions expect. ``rng`` is not used (the transform is not random).
+
+    Only the shape moves: the memory stays channels-last, (N, H, W, C), which is
+    the layout the convolution kernels work in (:mod:`minisgd.nn.conv`), so the
+    first convolution reads the batch without reordering it.
     """
     _check_batch("to_float_chw", x)
     if x.dtype != np.uint8:
         raise TypeError(f"to_float_chw expects uint8 images (N, H, W, C); got dtype {x.dtype}")
-    out = x.transpose(0, 3, 1, 2).astype(np.float32)  # astype makes it contiguous
+    out = x.astype(np.float32)
     out /= np.float32(255)
-    return out
+    return out.transpose(0, 3, 1, 2)
 
 
 def channel_stats(images: Any, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:

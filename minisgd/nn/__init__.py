@@ -12,7 +12,8 @@
 | ``layers.py`` | ``Linear``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``ReLU``, ``Flatten``, ``Dropout``, |
 | | ``BatchNorm2d``, ``Sequential`` |
 | ``functional.py`` | the differentiable functions the layers call, and the losses |
-| ``conv.py`` | im2col convolution and pooling on plain arrays |
+| ``conv_reference.py`` | convolution and pooling from the engine's ops (pad, slices, stack, matmul): read this first |
+| ``conv.py`` | the fast convolution and pooling kernels on plain arrays that ``functional`` runs |
 | ``init.py`` | PyTorch's default initialisation |
 | ``utils.py`` | gradient clipping: ``clip_grad_norm_``, ``clip_grad_value_`` |
 """

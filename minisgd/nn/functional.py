@@ -6,7 +6,8 @@
 Every function here computes its forward pass with array operations and
 records a hand-written backward with :func:`minisgd.tensor.from_op`; the
 formulas of both are in its docstring. Convolution and pooling delegate the
-array work to :mod:`minisgd.nn.conv` (im2col), which explains their layout.
+array work to the fast kernels of :mod:`minisgd.nn.conv`; the version to read
+first is :mod:`minisgd.nn.conv_reference`, built from the engine's own ops.
 
 Shapes follow PyTorch: images (N, C, H, W), logits (N, classes), Linear
 weights (out_features, in_features), Conv2d weights (O, C, kH, kW).
@@ -93,10 +94,22 @@ def conv2d(
 
     x (N, C, H, W), w (O, C, kH, kW), b (O,); x_pad is x with ``padding`` zeros
     on each side, s the ``stride``; the output is (N, O, Ho, Wo) with
-    Ho = ⌊(H + 2p − kH)/s⌋ + 1. Computed by im2col as one matrix product per
-    block of images, and back-propagated as two (see :mod:`minisgd.nn.conv`):
+    Ho = ⌊(H + 2p − kH)/s⌋ + 1.
 
-        ∂L/∂w = gᵀ · cols,   ∂L/∂b = Σ_{n,y,x} g,   ∂L/∂x = col2im(g · w_rows)
+    To see how it is computed, read :func:`minisgd.nn.conv_reference.conv2d`
+    first: the same numbers from pad, kH·kW strided slices, stack and one
+    matrix product, with autograd for the backward. This function runs the
+    fast kernels of :mod:`minisgd.nn.conv` (channels-last blocks of images on
+    every core) and their hand-written backward, with g = ∂L/∂out and
+    ``cols`` the patches (one row per output pixel):
+
+        out = cols · w_rowsᵀ + b,   ∂L/∂w_rows = gᵀ · cols,   ∂L/∂b = Σ_{n,y,x} g
+
+    and ∂L/∂x by one of two routes: for stride 1 (small_vgg's convolutions),
+    the convolution of g (padded by k − 1 − p) with the kernel flipped and its
+    channel axes swapped; otherwise, and where that would build much larger
+    columns (lenet's second convolution), ∂L/∂x = col2im(g · w_rows). A first
+    layer needs no ∂L/∂x. The tests check both routes against the reference.
     """
     x, weight = _tensor(x, "input", "conv2d"), _tensor(weight, "weight", "conv2d")
     _check_image(x, "conv2d")
@@ -135,7 +148,10 @@ def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
     ∂L/∂x receives g at the element that was the window's maximum and 0 at
     the others (the first maximum in row-major order on ties, like PyTorch; a
     NaN is a window's maximum, as in PyTorch, and takes its gradient);
-    overlapping windows add their contributions.
+    overlapping windows add their contributions. The plain version is
+    :func:`minisgd.nn.conv_reference.max_pool2d`; this one runs two 1-D
+    passes (width, then height) that keep each window's winner for the
+    backward (:func:`minisgd.nn.conv.max_pool2d_forward`).
     """
     x = _tensor(x, "input", "max_pool2d")
     _check_image(x, "max_pool2d")
@@ -153,7 +169,10 @@ def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
 
 
 def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> Tensor:
-    """out[n, c, y, x] = (1/(kH·kW)) Σ_{i, j} x[n, c, y·s + i, x·s + j];  ∂L/∂x = g/(kH·kW) to every window element."""
+    """out[n, c, y, x] = (1/(kH·kW)) Σ_{i, j} x[n, c, y·s + i, x·s + j];  ∂L/∂x = g/(kH·kW) to every window element.
+
+    The plain version is :func:`minisgd.nn.conv_reference.avg_pool2d`; this one sums along the width, then the height.
+    """
     x = _tensor(x, "input", "avg_pool2d")
     _check_image(x, "avg_pool2d")
     kernel = checks.int_pair("avg_pool2d", "kernel_size", kernel_size, low=1)

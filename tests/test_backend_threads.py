@@ -1,0 +1,76 @@
+"""backend.map_blocks: independent blocks of work on CPU threads, with NumPy's BLAS held at one thread inside."""
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from minisgd import backend
+
+
+def _blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_results_come_back_in_the_order_of_the_blocks():
+    assert backend.map_blocks(lambda block: block * block, range(20), "cpu") == [i * i for i in range(20)]
+
+
+def test_blocks_run_with_one_blas_thread_and_the_blas_threads_are_restored():
+    if backend.CPU_THREADS < 2:
+        pytest.skip("the BLAS has one thread here: map_blocks runs the blocks one after another")
+    before = _blas_threads()
+    seen = backend.map_blocks(lambda block: (_blas_threads(), threading.get_ident()), range(8), "cpu")
+    assert all(threads == [1] * len(before) for threads, _ in seen)
+    assert len({ident for _, ident in seen} - {threading.get_ident()}) >= 1  # not on the caller's thread
+    assert _blas_threads() == before
+
+
+def test_an_error_in_a_block_reaches_the_caller_and_the_blas_threads_are_restored():
+    before = _blas_threads()
+
+    def work(block):
+        if block == 3:
+            raise ValueError("block 3 failed")
+        return block
+
+    with pytest.raises(ValueError, match="block 3 failed"):
+        backend.map_blocks(work, range(6), "cpu")
+    assert _blas_threads() == before
+
+
+def test_on_a_gpu_the_blocks_run_in_order_on_the_calling_thread():
+    caller = threading.get_ident()
+    seen = backend.map_blocks(lambda block: (block, threading.get_ident()), range(5), "cuda")
+    assert seen == [(block, caller) for block in range(5)]
+
+
+def test_blocks_writing_disjoint_parts_of_one_array_fill_all_of_it():
+    out = np.zeros((64, 100), dtype=np.float32)
+    a = np.random.default_rng(0).standard_normal((64, 50), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((50, 100), dtype=np.float32)
+
+    def work(rows):
+        np.matmul(a[rows], b, out=out[rows])
+
+    backend.map_blocks(work, [slice(i, i + 8) for i in range(0, 64, 8)], "cpu")
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_threads():
+    import os
+
+    backend.map_blocks(lambda block: block, range(4), "cpu")  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the pool has no threads; map_blocks must not wait for them
+        import signal
+
+        signal.alarm(30)  # a child that hangs is killed, and the test fails instead of hanging
+        try:
+            ok = backend.map_blocks(lambda block: block + 1, range(4), "cpu") == [1, 2, 3, 4]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
