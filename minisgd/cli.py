@@ -318,8 +318,8 @@ def command_lr_find(args: argparse.Namespace) -> int:
         minisgd.random.manual_seed(args.seed)
         model = recipe.build_model(args.model, batch_norm=args.batch_norm).to(device)
         train_set, test_set = recipe.load_datasets(args.dataset, data_dir=args.data_dir, download=args.download,
-                                                   train_size=args.train_size, test_size=args.test_size,
-                                                   seed=args.seed)
+                                                   train_size=args.train_size, test_size=args.test_size or 1,
+                                                   seed=args.seed)  # the range test uses training images only
         train_loader, _ = recipe.build_loaders(train_set, test_set, batch_size=args.batch_size,
                                                augment=args.augment, seed=args.seed, device=device)
         optimizer = recipe.build_optimizer(model, lr=args.start_lr, momentum=args.momentum,

@@ -226,7 +226,8 @@ def valley_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:
     for i in range(1, len(values)):
         higher = np.flatnonzero(values[:i] > values[i])
         if len(higher):
-            j = higher[np.argmax(length[higher])]  # the earliest of the longest chains
+            longest = higher[length[higher] == length[higher].max()]
+            j = longest[-1]  # of the longest chains, the one whose last point is nearest: the descent itself
             length[i], first[i] = length[j] + 1, first[j]
     end = int(np.argmax(length))
     return float(lrs[(first[end] + end) // 2])
