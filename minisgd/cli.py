@@ -190,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     finder_opt = finder.add_argument_group("range test")
     finder_opt.add_argument("--start-lr", type=_non_negative_float, default=1e-5, help="first rate (default: 1e-5)")
     finder_opt.add_argument("--end-lr", type=_non_negative_float, default=10.0, help="last rate (default: 10)")
-    finder_opt.add_argument("--steps", type=_at_least(int, 10), default=100,
-                            help="mini-batches in the ramp, >= 10 (default: 100)")
+    finder_opt.add_argument("--steps", type=_at_least(int, 10), default=200,
+                            help="mini-batches in the ramp, >= 10 (default: 200: a CNN needs a few hundred "
+                                 "updates to leave its initial plateau)")
     finder_opt.add_argument("--momentum", type=_non_negative_float, default=DEFAULTS.momentum,
                             help=f"momentum μ in [0, 1) (default: {DEFAULTS.momentum:g})")
     finder_opt.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
@@ -332,9 +333,12 @@ def command_lr_find(args: argparse.Namespace) -> int:
     path = result.plot(out)
     ending = f"stopped early: {result.stopped}" if result.stopped else f"ran all of them, up to lr={args.end_lr:g}"
     print(f"swept {_plural(len(result.lrs), 'update')} from lr={args.start_lr:g}; {ending}")
-    print(f"suggested lr {result.suggested_lr:.3g} (the middle of the longest descent of the smoothed loss); "
-          f"alternatives: the minimum's rate / 10 = {result.min_loss_lr:.3g}, "
-          f"steepest descent before the minimum = {result.steepest_lr:.3g}")
+    print(f"suggested lr {result.suggested_lr:.3g} (the smoothed loss's minimum, at lr="
+          f"{10 * result.suggested_lr:.3g}, divided by 10); alternatives: steepest descent before the minimum "
+          f"{result.steepest_lr:.3g}, valley {result.valley_lr:.3g}")
+    if result.drop < 0.02:
+        print(f"note: the smoothed loss fell only {100 * result.drop:.1f}% during the sweep, so the suggestion "
+              f"is unreliable; sweep longer (--steps) or from a higher --start-lr")
     print(f"saved {path}")
     print(f"suggested_lr={result.suggested_lr:.4g}")
     return 0
