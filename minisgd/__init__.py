@@ -2,12 +2,13 @@
 
 The pieces, in the order a student meets them:
 
-- :class:`Tensor` and :func:`no_grad` (``minisgd/tensor.py``): arrays that record
+- :class:`Tensor`, :func:`tensor` and :func:`no_grad` (``minisgd/tensor.py``): arrays that record
   the operations applied to them and back-propagate through them.
 - the differentiable operations (``minisgd/ops.py``): ``exp``, ``log``, ``matmul`` …
 - :func:`gradcheck` (``minisgd/gradcheck.py``): every backward against finite differences.
 - ``minisgd.nn``: layers and losses; ``minisgd.models``: LeNet and a small VGG.
-- ``minisgd.optim`` and ``minisgd.schedules``: SGD, momentum, learning-rate schedules.
+- ``minisgd.optim`` and ``minisgd.schedules``: SGD, momentum, Adam and the other adaptive optimizers,
+  SWA, learning-rate schedules.
 - ``minisgd.data`` and ``minisgd.train``: data loading and the training loop.
 
 >>> import minisgd
@@ -36,7 +37,10 @@ from minisgd.ops import (
     tanh,
     where,
 )
-from minisgd.tensor import Tensor, from_op, is_grad_enabled, no_grad
+from minisgd.tensor import Tensor, from_op, is_grad_enabled, no_grad, tensor
+
+# ``minisgd.tensor`` is now the factory function, as ``torch.tensor`` is; ``from minisgd.tensor import
+# Tensor`` still imports from the module (Python looks submodules up in sys.modules).
 
 __version__ = "0.1.0"
 
@@ -61,5 +65,6 @@ __all__ = [
     "sqrt",
     "stack",
     "tanh",
+    "tensor",
     "where",
 ]

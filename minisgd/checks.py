@@ -139,3 +139,10 @@ def schedule_or_number(where: str, name: str, value: Any) -> Any:
     if not is_real(value) or not math.isfinite(value) or value < 0:
         fail(where, name, "a finite number >= 0 or a schedule (a callable t -> value)", value)
     return float(value)
+
+
+def schedule(where: str, name: str, value: Any) -> Any:
+    """``value`` itself, if it is a schedule: a callable ``t -> value``."""
+    if not callable(value):
+        fail(where, name, "a schedule (a callable t -> lr)", value)
+    return value

@@ -7,6 +7,15 @@ returns a tensor recorded by :func:`minisgd.tensor.from_op` together with a
 each input, by the chain rule for that operation. The formula is written in
 each docstring.
 
+Saved tensors: an operation whose backward reads an input's data (``mul``
+reads the other factor) names it in ``saved=``, one that reads its own output
+(``exp``, ``relu``) says ``saves_output=True``; ``backward()`` then refuses to
+run if that data was overwritten in place since (see :mod:`minisgd.tensor`).
+Views (``reshape``, ``transpose``, basic indexing) pass ``view_of=``.
+
+Dtypes follow PyTorch's promotion (:func:`result_dtype`): Python numbers,
+NumPy scalars and 0-d arrays do not change a float32 tensor's dtype.
+
 Broadcasting: when an input was broadcast in the forward pass (a bias of shape
 (4,) added to a batch of shape (3, 4)), every output element it touched sends
 gradient back to it, so the gradient is *summed* over the broadcast axes:
@@ -21,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from minisgd.backend import get_array_module
-from minisgd.tensor import Tensor, from_op
+from minisgd.tensor import Tensor, check_inplace, from_op
 
 Operand = Any  # a Tensor, a Python number or an array
 
@@ -45,18 +54,67 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def _constant(value: Any, like: Tensor) -> Tensor:
-    """A Python number or a host array as a constant tensor on ``like``'s device.
+_PYTHON_KINDS = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
 
-    Python numbers take ``like``'s floating dtype, so ``x * 2`` stays float32.
+
+def _category(dtype: Any) -> int:
+    """0 for bool, 1 for integers, 2 for floats: the order in which dtypes promote."""
+    return "biuf".index(dtype.kind) if dtype.kind != "u" else 1
+
+
+def result_dtype(a: Tensor, b: Tensor) -> Any:
+    """The dtype of ``a op b``, by PyTorch's promotion rule (which differs from NumPy's).
+
+    1. Of two categories (bool < integer < float), the higher one decides:
+       its operand's dtype is the result's (int64 · float32 is float32 in
+       PyTorch; NumPy says float64).
+    2. In the same category a tensor with dimensions decides over a 0-d one
+       (a float32 batch times a 0-d float64 array stays float32; NumPy 2
+       says float64).
+    3. Otherwise the larger dtype wins (float32 with float64 gives float64).
+
+    Python numbers and lists are converted by :func:`_constant` first; NumPy
+    scalars and 0-d arrays are 0-d tensors here, so none of them promotes a
+    float32 tensor, while a float64 array does, like a float64 tensor would.
     """
-    if isinstance(value, (bool, int, float)) and like.dtype.kind == "f":
-        return Tensor(get_array_module(like.data).asarray(value, dtype=like.dtype))
+    if a.dtype == b.dtype:
+        return a.dtype
+    category_a, category_b = _category(a.dtype), _category(b.dtype)
+    if category_a != category_b:
+        return (a if category_a > category_b else b).dtype
+    if (a.ndim == 0) != (b.ndim == 0):
+        return (b if a.ndim == 0 else a).dtype
+    return np.result_type(a.dtype, b.dtype)
+
+
+def _constant(value: Any, like: Tensor) -> Tensor:
+    """A Python number, a list or a host array as a constant tensor on ``like``'s device.
+
+    Python numbers and lists carry no dtype: they take ``like``'s dtype when
+    their kind fits in it (``x * 2`` and ``x * [1, 2, 3]`` stay float32; a
+    float64 tensor times 0.1 uses float64's 0.1), and PyTorch's default
+    otherwise (float32 for floats, int64 for integers).
+    """
+    xp = get_array_module(like.data)
+    if isinstance(value, (bool, int, float, list, tuple)):
+        kind = _PYTHON_KINDS.get(type(value)) or np.asarray(value).dtype
+        if _category(kind) <= _category(like.dtype):
+            dtype = like.dtype
+        else:
+            dtype = np.float32 if kind.kind == "f" else np.int64
+        return Tensor(xp.asarray(value, dtype=dtype), device=like.device)
     return Tensor(value, device=like.device)
 
 
+def cast(a: Tensor, dtype: Any) -> Tensor:
+    """out = a converted to ``dtype``;  ∂L/∂a = g converted back to a's dtype."""
+    if a.dtype == dtype:
+        return a
+    return from_op(a.data.astype(dtype), (a,), lambda g: (g.astype(a.dtype),), "cast")
+
+
 def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
-    """Both operands of a binary operation as tensors on one device, with broadcastable shapes."""
+    """Both operands of a binary operation as tensors on one device, of one dtype (:func:`result_dtype`)."""
     if not isinstance(a, Tensor):
         a = _constant(a, like=b)
     if not isinstance(b, Tensor):
@@ -66,7 +124,8 @@ def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
             f"{op}: operands are on different devices: {a.device!r} (shape {a.shape}) and "
             f"{b.device!r} (shape {b.shape}); move one with .to(device)"
         )
-    return a, b
+    dtype = result_dtype(a, b)
+    return cast(a, dtype), cast(b, dtype)
 
 
 def _check_broadcast(a: Tensor, b: Tensor, op: str) -> None:
@@ -127,12 +186,18 @@ def mul(a: Operand, b: Operand) -> Tensor:
         grad_b = unbroadcast(g * a_data, b.shape) if b.requires_grad else None
         return grad_a, grad_b
 
-    return from_op(a_data * b_data, (a, b), backward, "mul")
+    saved = ((b,) if a.requires_grad else ()) + ((a,) if b.requires_grad else ())
+    return from_op(a_data * b_data, (a, b), backward, "mul", saved=saved)
 
 
 def div(a: Operand, b: Operand) -> Tensor:
-    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b²."""
+    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b².
+
+    True division of integers gives float32, PyTorch's default float (NumPy's is float64).
+    """
     a, b = _binary(a, b, "div")
+    if a.dtype.kind != "f":
+        a, b = cast(a, np.float32), cast(b, np.float32)
     a_data, b_data = a.data, b.data
 
     def backward(g):
@@ -140,7 +205,8 @@ def div(a: Operand, b: Operand) -> Tensor:
         grad_b = unbroadcast(-g * a_data / (b_data * b_data), b.shape) if b.requires_grad else None
         return grad_a, grad_b
 
-    return from_op(a_data / b_data, (a, b), backward, "div")
+    saved = (a, b) if b.requires_grad else (b,)
+    return from_op(a_data / b_data, (a, b), backward, "div", saved=saved)
 
 
 def neg(a: Tensor) -> Tensor:
@@ -152,27 +218,40 @@ def power(a: Operand, b: Operand) -> Tensor:
     """out = a ** b.
 
     ∂L/∂a = g · b · a^(b−1),  ∂L/∂b = g · a^b · ln a  (needed only when b is a tensor).
+
+    Where a formula is 0 · ∞ PyTorch's values are used, which are the limits
+    that make sense for training: ∂/∂a is 0 where b = 0 (x ** 0 is constant,
+    even at x = 0), and ∂/∂b is 0 where a = 0 and b >= 0 (0 ** b does not
+    change with b, and 0 ** 0 = 1).
     """
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        exponent = b  # the common case x ** 2: a constant exponent, no logarithm
+    if isinstance(a, Tensor) and isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
+        exponent = b.item() if isinstance(b, np.generic) else b  # a Python number keeps x's dtype
         a_data = a.data
-        return from_op(
-            a_data**exponent,
-            (a,),
-            lambda g: (g * exponent * a_data ** (exponent - 1),),
-            "pow",
-        )
+        xp = get_array_module(a_data)
+
+        def backward_constant(g):
+            if exponent == 0:
+                return (xp.zeros_like(g),)
+            return (g * exponent * a_data ** (exponent - 1),)
+
+        return from_op(a_data**exponent, (a,), backward_constant, "pow", saved=(a,))
     a, b = _binary(a, b, "pow")
     a_data, b_data = a.data, b.data
     out = a_data**b_data
     xp = get_array_module(out)
 
     def backward(g):
-        grad_a = unbroadcast(g * b_data * a_data ** (b_data - 1), a.shape) if a.requires_grad else None
-        grad_b = unbroadcast(g * out * xp.log(a_data), b.shape) if b.requires_grad else None
+        zero = xp.zeros((), dtype=g.dtype)
+        grad_a = grad_b = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # the 0 · ∞ cases are replaced below
+            if a.requires_grad:
+                grad_a = unbroadcast(xp.where(b_data == 0, zero, g * b_data * a_data ** (b_data - 1)), a.shape)
+            if b.requires_grad:
+                constant_in_b = (a_data == 0) & (b_data >= 0)
+                grad_b = unbroadcast(xp.where(constant_in_b, zero, g * out * xp.log(a_data)), b.shape)
         return grad_a, grad_b
 
-    return from_op(out, (a, b), backward, "pow")
+    return from_op(out, (a, b), backward, "pow", saved=(a, b), saves_output=True)
 
 
 def matmul(a: Operand, b: Operand) -> Tensor:
@@ -212,7 +291,8 @@ def matmul(a: Operand, b: Operand) -> Tensor:
             grad_b = unbroadcast(grad_b, b_shape2).reshape(b.shape)
         return grad_a, grad_b
 
-    return from_op(a_data @ b_data, (a, b), backward, "matmul")
+    saved = ((b,) if a.requires_grad else ()) + ((a,) if b.requires_grad else ())
+    return from_op(a_data @ b_data, (a, b), backward, "matmul", saved=saved)
 
 
 # ------------------------------------------------------------------ reductions
@@ -246,6 +326,8 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     (like PyTorch's ``amax``).
     """
     axes = _normalize_axis(axis, a.ndim)
+    if any(a.shape[ax] == 0 for ax in axes):
+        raise ValueError(f"max: the maximum over an empty axis is undefined; got shape {a.shape}, axis {axis}")
     a_data = a.data
     out_kept = a_data.max(axis=axes, keepdims=True)
 
@@ -257,7 +339,7 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     out = out_kept if keepdims else out_kept.reshape(
         tuple(n for i, n in enumerate(a.shape) if i not in axes)
     )
-    return from_op(out, (a,), backward, "max")
+    return from_op(out, (a,), backward, "max", saved=(a,), saves_output=True)
 
 
 # ------------------------------------------------------------------ shape ops
@@ -270,7 +352,8 @@ def reshape(a: Tensor, shape: Any) -> Tensor:
         raise ValueError(
             f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}"
         ) from None
-    return from_op(out, (a,), lambda g: (g.reshape(a.shape),), "reshape")
+    view = a if get_array_module(out).may_share_memory(out, a.data) else None
+    return from_op(out, (a,), lambda g: (g.reshape(a.shape),), "reshape", view_of=view)
 
 
 def transpose(a: Tensor, axes: Any = None) -> Tensor:
@@ -279,7 +362,7 @@ def transpose(a: Tensor, axes: Any = None) -> Tensor:
     if sorted(ax % builtins.max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of a tensor with {a.ndim} dimensions")
     inverse = tuple(np.argsort(axes))
-    return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "transpose")
+    return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "transpose", view_of=a)
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -318,7 +401,7 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         grad = xp.bincount(positions.ravel(), weights=g.ravel(), minlength=a.size)
         return (grad.astype(g.dtype).reshape(a.shape),)
 
-    return from_op(out, (a,), backward, "getitem")
+    return from_op(out, (a,), backward, "getitem", view_of=a if basic else None)
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -385,68 +468,95 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
 def exp(a: Tensor) -> Tensor:
     """out = eᵃ;  ∂L/∂a = g · out."""
     out = get_array_module(a.data).exp(a.data)
-    return from_op(out, (a,), lambda g: (g * out,), "exp")
+    return from_op(out, (a,), lambda g: (g * out,), "exp", saves_output=True)
 
 
 def log(a: Tensor) -> Tensor:
     """out = ln a;  ∂L/∂a = g / a."""
     a_data = a.data
-    return from_op(get_array_module(a_data).log(a_data), (a,), lambda g: (g / a_data,), "log")
+    return from_op(get_array_module(a_data).log(a_data), (a,), lambda g: (g / a_data,), "log", saved=(a,))
 
 
 def sqrt(a: Tensor) -> Tensor:
     """out = √a;  ∂L/∂a = g / (2 √a)."""
     out = get_array_module(a.data).sqrt(a.data)
-    return from_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")
+    return from_op(out, (a,), lambda g: (g / (2 * out),), "sqrt", saves_output=True)
 
 
 def tanh(a: Tensor) -> Tensor:
     """out = tanh a;  ∂L/∂a = g · (1 − out²)."""
     out = get_array_module(a.data).tanh(a.data)
-    return from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
+    return from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh", saves_output=True)
 
 
 def sigmoid(a: Tensor) -> Tensor:
     """out = σ(a) = 1 / (1 + e⁻ᵃ);  ∂L/∂a = g · out · (1 − out).
 
-    Computed as ½(1 + tanh(a/2)), the same function, which never overflows.
+    Computed from e = e^(−|a|), which lies in (0, 1] and never overflows:
+    σ(a) = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0. The second form
+    keeps full relative precision for very negative a (σ(−20) ≈ 2.06e−9 in
+    float32, so log σ(a) stays finite), where 1 − 1/(1 + eᵃ) would round to 0.
     """
     xp = get_array_module(a.data)
-    out = 0.5 * (1 + xp.tanh(0.5 * a.data))
-    return from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
+    e = xp.exp(-xp.abs(a.data))
+    out = xp.where(a.data >= 0, 1 / (1 + e), e / (1 + e))
+    return from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid", saves_output=True)
 
 
-def relu(a: Tensor) -> Tensor:
-    """out = max(a, 0);  ∂L/∂a = g where a > 0, else 0."""
-    a_data = a.data
-    out = get_array_module(a_data).maximum(a_data, 0)
-    return from_op(out, (a,), lambda g: (g * (a_data > 0),), "relu")
+def relu(a: Tensor, inplace: bool = False) -> Tensor:
+    """out = max(a, 0);  ∂L/∂a = g · [out > 0]  (the one ReLU: ``Tensor.relu``, ``F.relu``, ``nn.ReLU``).
+
+    The backward reads the *output*, as PyTorch's does ([out > 0] = [a > 0]);
+    like PyTorch's ``threshold_backward`` it zeroes g where out <= 0, so a NaN
+    input passes its gradient through.
+    So ``inplace=True`` (``x.relu_()``, PyTorch's ``ReLU(inplace=True)``) can
+    write the result into ``a``'s memory, saving one activation, and still
+    back-propagate correctly: ``x.relu_() + 3 * x`` has gradient 4·[x > 0].
+    If another operation saved ``a`` before it was overwritten, backward()
+    raises (see :mod:`minisgd.tensor`); on a leaf that requires grad, or a
+    view of one, the in-place form raises at once.
+    """
+    xp = get_array_module(a.data)
+    if inplace:
+        check_inplace(a, "relu_")
+    # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
+    out = xp.maximum(a.data, 0, out=a.data if inplace else None)
+    return from_op(
+        out, (a,), lambda g: (xp.where(out <= 0, 0, g),), "relu_" if inplace else "relu",
+        saves_output=True, inplace_of=a if inplace else None,
+    )
 
 
 def abs(a: Tensor) -> Tensor:
-    """out = |a|;  ∂L/∂a = g · sign(a)  (0 at a = 0)."""
+    """out = |a|;  ∂L/∂a = g · sign(a)  (0 at a = 0, and at NaN, as in PyTorch)."""
     xp = get_array_module(a.data)
     a_data = a.data
-    return from_op(xp.abs(a_data), (a,), lambda g: (g * xp.sign(a_data),), "abs")
+
+    def backward(g):
+        return (g * (a_data > 0) - g * (a_data < 0),)
+
+    return from_op(xp.abs(a_data), (a,), backward, "abs", saved=(a,))
 
 
 def maximum(a: Operand, b: Operand) -> Tensor:
     """out = elementwise max(a, b).
 
     ∂L/∂a = g where a > b, ∂L/∂b = g where b > a; a tie splits g in halves.
+    Where either is NaN (so is out) both receive g, as in PyTorch.
     """
     a, b = _binary(a, b, "maximum")
     a_data, b_data = a.data, b.data
     xp = get_array_module(a_data)
 
     def backward(g):
-        share_a = (a_data > b_data) + 0.5 * (a_data == b_data)
+        tie, half = a_data == b_data, 0.5 * g
+        # not (a < b): where a > b, and where either is NaN
         return (
-            unbroadcast(g * share_a, a.shape) if a.requires_grad else None,
-            unbroadcast(g * (1 - share_a), b.shape) if b.requires_grad else None,
+            unbroadcast(xp.where(tie, half, g * ~(a_data < b_data)), a.shape) if a.requires_grad else None,
+            unbroadcast(xp.where(tie, half, g * ~(b_data < a_data)), b.shape) if b.requires_grad else None,
         )
 
-    return from_op(xp.maximum(a_data, b_data), (a, b), backward, "maximum")
+    return from_op(xp.maximum(a_data, b_data), (a, b), backward, "maximum", saved=(a, b))
 
 
 def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:

@@ -53,10 +53,11 @@ uses NumPy directly; it never touches tensor data.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from minisgd import checks
 
 # Anything callable as lr = f(t): a Schedule, a ReduceLROnPlateau, or a plain function.
 ScheduleLike = Callable[[Any], Any]
@@ -115,7 +116,7 @@ def evaluate(schedule: ScheduleLike, t: Any) -> Any:
 # --------------------------------------------------------------------- schedules
 def constant(lr: float) -> Schedule:
     """The same rate at every update: f(t) = η₀ (``lr``)."""
-    _check_lr("constant", "lr", lr)
+    checks.number("constant", "lr", lr, low=0)
     return Schedule(lambda t: np.full_like(t, lr), f"constant(lr={lr!r})")
 
 
@@ -124,9 +125,9 @@ def step(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
 
     f(t) = η₀ · γ^⌊t / s⌋, with η₀ = ``lr``, s = ``step_size``, γ = ``gamma``.
     """
-    _check_lr("step", "lr", lr)
-    step_size = _check_int("step", "step_size", step_size, minimum=1)
-    _check_positive("step", "gamma", gamma)
+    checks.number("step", "lr", lr, low=0)
+    step_size = checks.integer("step", "step_size", step_size, low=1, whole_float=True)
+    checks.number("step", "gamma", gamma, low=0, low_open=True)
 
     def formula(t):
         return lr * gamma ** np.floor_divide(t, step_size)
@@ -141,9 +142,9 @@ def multistep(lr: float, milestones: Sequence[float], gamma: float = 0.1) -> Sch
     "×0.1 after epochs 30, 60 and 90" is ``milestones=[30, 60, 90]``: f(29) = η₀,
     f(30) = 0.1·η₀.
     """
-    _check_lr("multistep", "lr", lr)
-    _check_positive("multistep", "gamma", gamma)
-    milestones = _check_increasing("multistep", "milestones", milestones)
+    checks.number("multistep", "lr", lr, low=0)
+    checks.number("multistep", "gamma", gamma, low=0, low_open=True)
+    milestones = checks.increasing("multistep", "milestones", milestones)
     boundaries = np.array(milestones, dtype=np.float64)
 
     def formula(t):
@@ -159,8 +160,8 @@ def exponential(lr: float, gamma: float) -> Schedule:
     f(t) = η₀ · γ^t. (Keras and optax write η₀ · r^(t/T); that is γ = r^(1/T).)
     γ > 1 gives a growing rate, as the LR range test uses.
     """
-    _check_lr("exponential", "lr", lr)
-    _check_positive("exponential", "gamma", gamma)
+    checks.number("exponential", "lr", lr, low=0)
+    checks.number("exponential", "gamma", gamma, low=0, low_open=True)
     return Schedule(lambda t: lr * gamma**t, f"exponential(lr={lr!r}, gamma={gamma!r})")
 
 
@@ -171,9 +172,9 @@ def linear(lr: float, total_steps: int, end_lr: float = 0.0) -> Schedule:
     recitation's η₀ (1 − t/T). PyTorch ``LinearLR`` is the same line written
     as factors: start_factor = 1, end_factor = η_end / η₀, total_iters = T.
     """
-    _check_lr("linear", "lr", lr)
-    total_steps = _check_int("linear", "total_steps", total_steps, minimum=1)
-    _check_lr("linear", "end_lr", end_lr)
+    checks.number("linear", "lr", lr, low=0)
+    total_steps = checks.integer("linear", "total_steps", total_steps, low=1, whole_float=True)
+    checks.number("linear", "end_lr", end_lr, low=0)
 
     def formula(t):
         return lr + (end_lr - lr) * np.minimum(t, total_steps) / total_steps
@@ -188,10 +189,10 @@ def polynomial(lr: float, total_steps: int, power: float = 1.0, end_lr: float = 
     PyTorch ``PolynomialLR`` (which has η_end = 0) and Keras ``PolynomialDecay``
     (without its ``cycle`` option).
     """
-    _check_lr("polynomial", "lr", lr)
-    total_steps = _check_int("polynomial", "total_steps", total_steps, minimum=1)
-    _check_positive("polynomial", "power", power)
-    _check_lr("polynomial", "end_lr", end_lr)
+    checks.number("polynomial", "lr", lr, low=0)
+    total_steps = checks.integer("polynomial", "total_steps", total_steps, low=1, whole_float=True)
+    checks.number("polynomial", "power", power, low=0, low_open=True)
+    checks.number("polynomial", "end_lr", end_lr, low=0)
 
     def formula(t):
         remaining = 1.0 - np.minimum(t, total_steps) / total_steps
@@ -210,9 +211,9 @@ def inverse_time(lr: float, decay_rate: float, decay_steps: int = 1, staircase: 
     with ``staircase=True`` the quotient t / T is floored, so the rate changes
     only every T updates.
     """
-    _check_lr("inverse_time", "lr", lr)
-    _check_nonnegative("inverse_time", "decay_rate", decay_rate)
-    decay_steps = _check_int("inverse_time", "decay_steps", decay_steps, minimum=1)
+    checks.number("inverse_time", "lr", lr, low=0)
+    checks.number("inverse_time", "decay_rate", decay_rate, low=0)
+    decay_steps = checks.integer("inverse_time", "decay_steps", decay_steps, low=1, whole_float=True)
 
     def formula(t):
         progress = np.floor_divide(t, decay_steps) if staircase else t / decay_steps
@@ -234,8 +235,8 @@ def inverse_sqrt(lr: float, warmup_steps: int) -> Schedule:
     fairseq's ``inverse_sqrt`` with its warm-up starting from 0. Like both, the
     first update (t = 0) uses lr 0; use ``lambda t: s(t + 1)`` to skip it.
     """
-    _check_lr("inverse_sqrt", "lr", lr)
-    warmup_steps = _check_int("inverse_sqrt", "warmup_steps", warmup_steps, minimum=1)
+    checks.number("inverse_sqrt", "lr", lr, low=0)
+    warmup_steps = checks.integer("inverse_sqrt", "warmup_steps", warmup_steps, low=1, whole_float=True)
 
     def formula(t):
         warming = lr * t / warmup_steps
@@ -256,9 +257,9 @@ def cosine(lr: float, total_steps: int, min_lr: float = 0.0) -> Schedule:
     ``CosineDecay`` and optax ``cosine_decay_schedule`` do. For restarts, use
     :func:`sgdr`.
     """
-    _check_lr("cosine", "lr", lr)
-    total_steps = _check_int("cosine", "total_steps", total_steps, minimum=1)
-    _check_min_lr("cosine", min_lr, lr)
+    checks.number("cosine", "lr", lr, low=0)
+    total_steps = checks.integer("cosine", "total_steps", total_steps, low=1, whole_float=True)
+    checks.number("cosine", "min_lr", min_lr, low=0, high=lr)
 
     def formula(t):
         t = np.minimum(t, total_steps)
@@ -285,11 +286,11 @@ def sgdr(lr: float, t0: int, t_mult: int = 1, min_lr: float = 0.0, decay: float 
     T_mult = 3, where cycle 5 begins) at the end of cycle 4 and returns η_min
     instead of η₀. ``t`` may be fractional (epochs, moved every mini-batch).
     """
-    _check_lr("sgdr", "lr", lr)
-    t0 = _check_int("sgdr", "t0", t0, minimum=1)
-    t_mult = _check_int("sgdr", "t_mult", t_mult, minimum=1)
-    _check_min_lr("sgdr", min_lr, lr)
-    _check_positive("sgdr", "decay", decay)
+    checks.number("sgdr", "lr", lr, low=0)
+    t0 = checks.integer("sgdr", "t0", t0, low=1, whole_float=True)
+    t_mult = checks.integer("sgdr", "t_mult", t_mult, low=1, whole_float=True)
+    checks.number("sgdr", "min_lr", min_lr, low=0, high=lr)
+    checks.number("sgdr", "decay", decay, low=0, low_open=True)
 
     def formula(t):
         cycle, t_cur, cycle_length = _restart_cycle(t, t0, t_mult)
@@ -347,9 +348,9 @@ def snapshot(lr: float, total_steps: int, cycles: int) -> Schedule:
     of the weights is taken at the end of each cycle, after updates t = L, 2L, …
     (see ``minisgd.ensemble``).
     """
-    _check_lr("snapshot", "lr", lr)
-    total_steps = _check_int("snapshot", "total_steps", total_steps, minimum=1)
-    cycles = _check_int("snapshot", "cycles", cycles, minimum=1)
+    checks.number("snapshot", "lr", lr, low=0)
+    total_steps = checks.integer("snapshot", "total_steps", total_steps, low=1, whole_float=True)
+    cycles = checks.integer("snapshot", "cycles", cycles, low=1, whole_float=True)
     if cycles > total_steps:
         raise ValueError(
             f"snapshot: cycles must be in [1, total_steps={total_steps}]; got {cycles}"
@@ -392,13 +393,13 @@ def cyclic(
     μ(t) = μ_max − (μ_max − μ_base) · max(0, 1 − x) · scale (PyTorch's
     ``cycle_momentum``, defaults 0.8 and 0.9): ``SGD(params, lr=s, momentum=s.momentum)``.
     """
-    _check_lr("cyclic", "base_lr", base_lr)
-    _check_lr("cyclic", "max_lr", max_lr)
+    checks.number("cyclic", "base_lr", base_lr, low=0)
+    checks.number("cyclic", "max_lr", max_lr, low=0)
     if max_lr < base_lr:
         raise ValueError(f"cyclic: max_lr must be >= base_lr={base_lr!r}; got {max_lr!r}")
-    step_size = _check_int("cyclic", "step_size", step_size, minimum=1)
-    _check_choice("cyclic", "mode", mode, CYCLIC_MODES)
-    _check_positive("cyclic", "gamma", gamma)
+    step_size = checks.integer("cyclic", "step_size", step_size, low=1, whole_float=True)
+    checks.choice("cyclic", "mode", mode, CYCLIC_MODES)
+    checks.number("cyclic", "gamma", gamma, low=0, low_open=True)
     _check_momentum_range("cyclic", base_momentum, max_momentum)
 
     def height(t):
@@ -460,12 +461,12 @@ def one_cycle(
     the rate rises and back while it falls (the third phase holds μ_max):
     ``SGD(params, lr=s, momentum=s.momentum)`` is PyTorch's ``cycle_momentum``.
     """
-    _check_lr("one_cycle", "max_lr", max_lr)
-    total_steps = _check_int("one_cycle", "total_steps", total_steps, minimum=2)
-    pct_start = _check_open_unit("one_cycle", "pct_start", pct_start)
-    _check_positive("one_cycle", "div_factor", div_factor)
-    _check_positive("one_cycle", "final_div_factor", final_div_factor)
-    _check_choice("one_cycle", "anneal", anneal, ONE_CYCLE_ANNEALS)
+    checks.number("one_cycle", "max_lr", max_lr, low=0)
+    total_steps = checks.integer("one_cycle", "total_steps", total_steps, low=2, whole_float=True)
+    pct_start = checks.number("one_cycle", "pct_start", pct_start, low=0, high=1, low_open=True, high_open=True)
+    checks.number("one_cycle", "div_factor", div_factor, low=0, low_open=True)
+    checks.number("one_cycle", "final_div_factor", final_div_factor, low=0, low_open=True)
+    checks.choice("one_cycle", "anneal", anneal, ONE_CYCLE_ANNEALS)
     _check_momentum_range("one_cycle", base_momentum, max_momentum)
 
     start_lr = max_lr / div_factor
@@ -539,9 +540,9 @@ def warmup(schedule: ScheduleLike, warmup_steps: int, start_lr: float = 0.0) -> 
     ``warmup(sgdr(...), W)`` are the usual pairings (PyTorch has no built-in
     warm-up followed by restarts).
     """
-    warmup_steps = _check_int("warmup", "warmup_steps", warmup_steps, minimum=0)
-    _check_lr("warmup", "start_lr", start_lr)
-    _check_callable("warmup", "schedule", schedule)
+    warmup_steps = checks.integer("warmup", "warmup_steps", warmup_steps, low=0, whole_float=True)
+    checks.number("warmup", "start_lr", start_lr, low=0)
+    checks.schedule("warmup", "schedule", schedule)
     first_lr = evaluate(schedule, 0)
 
     def formula(t):
@@ -568,8 +569,8 @@ def join(schedules: Sequence[ScheduleLike], boundaries: Sequence[float]) -> Sche
     if not schedules:
         raise ValueError("join: schedules must hold at least one schedule; got none")
     for schedule in schedules:
-        _check_callable("join", "schedules", schedule)
-    boundaries = _check_increasing("join", "boundaries", boundaries)
+        checks.schedule("join", "schedules", schedule)
+    boundaries = checks.increasing("join", "boundaries", boundaries)
     if len(boundaries) != len(schedules) - 1:
         raise ValueError(
             f"join: boundaries must hold len(schedules) - 1 = {len(schedules) - 1} numbers; "
@@ -600,8 +601,8 @@ def per_epoch(schedule: ScheduleLike, steps_per_epoch: int, fractional: bool = F
     f(t) = g(t / B) with ``fractional=True``: the epoch count moves a little
     every mini-batch, as SGDR's T_cur does in the paper.
     """
-    _check_callable("per_epoch", "schedule", schedule)
-    steps_per_epoch = _check_int("per_epoch", "steps_per_epoch", steps_per_epoch, minimum=1)
+    checks.schedule("per_epoch", "schedule", schedule)
+    steps_per_epoch = checks.integer("per_epoch", "steps_per_epoch", steps_per_epoch, low=1, whole_float=True)
 
     def formula(t):
         epochs = t / steps_per_epoch if fractional else np.floor_divide(t, steps_per_epoch)
@@ -638,75 +639,9 @@ def _name(schedule: ScheduleLike) -> str:
     return getattr(schedule, "__name__", repr(schedule))
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_lr(where: str, name: str, value: Any) -> None:
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{where}: {name} must be a finite number >= 0; got {value!r}")
-
-
-def _check_positive(where: str, name: str, value: Any) -> None:
-    if not _is_real(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {name} must be > 0; got {value!r}")
-
-
-def _check_nonnegative(where: str, name: str, value: Any) -> None:
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{where}: {name} must be >= 0; got {value!r}")
-
-
-def _check_int(where: str, name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int; a whole float such as 2.0 is accepted."""
-    whole = isinstance(value, numbers.Integral) or (
-        _is_real(value) and math.isfinite(value) and float(value).is_integer()
-    )
-    if isinstance(value, bool) or not whole or value < minimum:
-        raise ValueError(f"{where}: {name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _check_open_unit(where: str, name: str, value: Any) -> float:
-    if not _is_real(value) or not 0.0 < value < 1.0:
-        raise ValueError(f"{where}: {name} must be in (0, 1); got {value!r}")
-    return float(value)
-
-
-def _check_min_lr(where: str, min_lr: Any, lr: float) -> None:
-    if not _is_real(min_lr) or not 0.0 <= min_lr <= lr:
-        raise ValueError(f"{where}: min_lr must be in [0, lr={lr!r}]; got {min_lr!r}")
-
-
-def _check_choice(where: str, name: str, value: Any, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{where}: {name} must be one of {options}; got {value!r}")
-
-
-def _check_increasing(where: str, name: str, values: Any) -> list:
-    """``values`` as a list of finite numbers >= 0, each larger than the one before."""
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(f"{where}: {name} must be a list of numbers; got {values!r}") from None
-    if not all(_is_real(v) and math.isfinite(v) and v >= 0 for v in values):
-        raise ValueError(f"{where}: {name} must hold finite numbers >= 0; got {values!r}")
-    if any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(f"{where}: {name} must be strictly increasing; got {values!r}")
-    return [int(v) if float(v).is_integer() else float(v) for v in values]
-
-
 def _check_momentum_range(where: str, base_momentum: Any, max_momentum: Any) -> None:
+    """0 <= base_momentum <= max_momentum < 1 (the range cyclic and one_cycle move the momentum through)."""
     for name, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum)):
-        if not _is_real(value) or not 0.0 <= value < 1.0:
-            raise ValueError(f"{where}: {name} must be in [0, 1); got {value!r}")
+        checks.number(where, name, value, low=0, high=1, high_open=True)
     if base_momentum > max_momentum:
-        raise ValueError(
-            f"{where}: base_momentum must be <= max_momentum={max_momentum!r}; got {base_momentum!r}"
-        )
-
-
-def _check_callable(where: str, name: str, value: Any) -> None:
-    if not callable(value):
-        raise ValueError(f"{where}: {name} must be a schedule (a callable t -> lr); got {value!r}")
+        checks.fail(where, "base_momentum", f"<= max_momentum={max_momentum!r}", base_momentum)

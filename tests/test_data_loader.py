@@ -256,7 +256,7 @@ def test_bad_inputs_get_clear_errors():
         DataLoader(inputs)
     with pytest.raises(ValueError, match="drop_last=True leaves no batch"):
         DataLoader((inputs, targets), batch_size=5, drop_last=True)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer or None; got -1"):
+    with pytest.raises(ValueError, match=r"DataLoader: seed must be an integer >= 0, or None .*; got -1"):
         DataLoader((inputs, targets), seed=-1)
     with pytest.raises(TypeError, match="transform must be a callable"):
         DataLoader((inputs, targets), transform="flip")

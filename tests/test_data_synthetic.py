@@ -103,7 +103,7 @@ def test_classes_are_learnable_but_not_linearly():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="n_samples must be an integer >= 1; got 0"):
         SyntheticShapes(n_samples=0)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer; got -1"):
+    with pytest.raises(ValueError, match="SyntheticShapes: seed must be an integer >= 0; got -1"):
         SyntheticShapes(seed=-1)
-    with pytest.raises(ValueError, match="noise must be a number >= 0; got -0.1"):
+    with pytest.raises(ValueError, match="make_shapes: noise must be >= 0; got -0.1"):
         make_shapes(10, noise=-0.1)

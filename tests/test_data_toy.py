@@ -67,8 +67,8 @@ def test_spiral_radius_and_arms():
     "call, match",
     [
         (lambda: toy.linear_regression(n_samples=0), "n_samples must be an integer >= 1; got 0"),
-        (lambda: toy.linear_regression(noise=-1.0), "noise must be a number >= 0; got -1.0"),
-        (lambda: toy.two_blobs(std=-0.5), "std must be a number >= 0; got -0.5"),
+        (lambda: toy.linear_regression(noise=-1.0), "linear_regression: noise must be >= 0; got -1.0"),
+        (lambda: toy.two_blobs(std=-0.5), "two_blobs: std must be >= 0; got -0.5"),
         (lambda: toy.moons(n_samples=2.5), "n_samples must be an integer >= 1; got 2.5"),
         (lambda: toy.spiral(n_classes=0), "n_classes must be an integer >= 1; got 0"),
     ],

@@ -48,6 +48,7 @@ DEVICE_AGNOSTIC_TESTS = [
     "tests/test_analytic_gradients.py",
     "tests/test_device.py",
     "tests/test_nn_gradcheck.py",
+    "tests/test_optim_device.py",
     "tests/test_train.py",
     "tests/test_lr_finder.py",
     "tests/test_ensemble.py",

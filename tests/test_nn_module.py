@@ -186,21 +186,21 @@ def test_layers_name_themselves_with_expected_and_received_shapes():
     conv = nn.Conv2d(3, 8, 3, padding=1)
     with pytest.raises(
         ValueError,
-        match=r"Conv2d\(3, 8, kernel_size=\(3, 3\).*expected input of shape \(N, 3, H, W\); got shape \(2, 1, 8, 8\)",
+        match=r"Conv2d\(3, 8, kernel_size=\(3, 3\).*expected input of shape \(N, 3, H, W\).*; got shape \(2, 1, 8, 8\)",
     ):
         conv(Tensor(np.zeros((2, 1, 8, 8), dtype=np.float32)))
     with pytest.raises(
-        ValueError, match=r"Conv2d\(3, 8.*expected input of shape \(N, 3, H, W\); got shape \(3, 8, 8\)"
+        ValueError, match=r"Conv2d\(3, 8.*expected input of shape \(N, C, H, W\).*; got shape \(3, 8, 8\)"
     ):
         conv(Tensor(np.zeros((3, 8, 8), dtype=np.float32)))
     with pytest.raises(
         ValueError,
-        match=r"Conv2d\(3, 8, kernel_size=\(5, 5\).*kernel \(5, 5\) is larger than the padded input \(3, 3\)",
+        match=r"Conv2d\(3, 8, kernel_size=\(5, 5\).*kernel size \(5, 5\) is larger than the padded input \(3, 3\)",
     ):
         nn.Conv2d(3, 8, 5)(Tensor(np.zeros((1, 3, 3, 3), dtype=np.float32)))
     with pytest.raises(
         ValueError,
-        match=r"Linear\(in_features=4, out_features=2, bias=True\): expected input of shape \(N, 4\); got \(5, 3\)",
+        match=r"Linear\(in_features=4, .*\): linear: expected input of shape \(\.\.\., 4\); got shape \(5, 3\)",
     ):
         nn.Linear(4, 2)(Tensor(np.zeros((5, 3), dtype=np.float32)))
     with pytest.raises(
@@ -208,23 +208,23 @@ def test_layers_name_themselves_with_expected_and_received_shapes():
     ):
         nn.BatchNorm2d(4)(Tensor(np.zeros((2, 3, 5, 5), dtype=np.float32)))
     with pytest.raises(
-        ValueError, match=r"MaxPool2d\(kernel_size=\(2, 2\).*expected input of shape \(N, C, H, W\); got shape \(4, 4\)"
+        ValueError, match=r"MaxPool2d\(kernel_size=\(2, 2\).*shape \(N, C, H, W\).*; got shape \(4, 4\)"
     ):
         nn.MaxPool2d(2)(Tensor(np.zeros((4, 4), dtype=np.float32)))
     with pytest.raises(
-        ValueError, match=r"AvgPool2d\(kernel_size=\(3, 3\).*kernel \(3, 3\) is larger than the padded input \(2, 2\)"
+        ValueError, match=r"AvgPool2d\(kernel_size=\(3, 3\).*kernel size \(3, 3\) is larger than the padded input"
     ):
         nn.AvgPool2d(3)(Tensor(np.zeros((1, 1, 2, 2), dtype=np.float32)))
 
 
 def test_layer_constructors_reject_bad_arguments():
-    with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\); got 1.0"):
-        nn.Dropout(1.0)
-    with pytest.raises(ValueError, match="Conv2d: in_channels must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\]; got 1.5"):
+        nn.Dropout(1.5)
+    with pytest.raises(ValueError, match="Conv2d: in_channels must be an integer >= 1; got 0"):
         nn.Conv2d(0, 4, 3)
     with pytest.raises(ValueError, match="Conv2d: kernel_size must be >= 1; got 0"):
         nn.Conv2d(1, 4, 0)
-    with pytest.raises(ValueError, match="Linear: out_features must be a positive integer; got 2.5"):
+    with pytest.raises(ValueError, match="Linear: out_features must be an integer >= 1; got 2.5"):
         nn.Linear(3, 2.5)
     with pytest.raises(ValueError, match="BatchNorm2d: momentum must be in"):
         nn.BatchNorm2d(3, momentum=2.0)

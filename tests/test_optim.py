@@ -223,32 +223,6 @@ def test_momentum_schedule_is_used_at_each_step():
         assert opt.momentum == 0.5 ** (t + 2)
 
 
-def test_state_dict_round_trip_continues_exactly(rng, tmp_path):
-    A = random_spd(rng, 3)
-    kwargs = dict(lr=schedules.sgdr(0.1, t0=4, t_mult=2), momentum=0.9, nesterov=True, weight_decay=0.01)
-    for optimizer_class in (optim.SGD, optim.HeavyBallSGD):
-        w = param(rng.normal(size=3))
-        opt = optimizer_class([w], **kwargs)
-        for _ in range(7):
-            w.grad = A @ w.data
-            opt.step()
-        np.savez(tmp_path / "state.npz", **opt.state_dict())
-        saved_w = w.data.copy()
-        for _ in range(9):
-            w.grad = A @ w.data
-            opt.step()
-        # A fresh optimizer, loaded from the file mid-run, continues identically.
-        w2 = param(saved_w)
-        resumed = optimizer_class([w2], **kwargs)
-        with np.load(tmp_path / "state.npz", allow_pickle=False) as state:
-            resumed.load_state_dict(dict(state))
-        assert resumed.t == 7
-        for _ in range(9):
-            w2.grad = A @ w2.data
-            resumed.step()
-        np.testing.assert_array_equal(w2.data, w.data)
-
-
 def test_load_state_dict_rejects_a_mismatch():
     opt = optim.SGD([param([1.0, 2.0])], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="buffer.0 has shape \\(3,\\) but parameter 0 has shape \\(2,\\)"):
@@ -261,11 +235,11 @@ def test_load_state_dict_rejects_a_mismatch():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(lr=-0.1), "SGD: lr must be a finite number >= 0 \\(or a schedule\\); got -0.1"),
-        (dict(lr=float("nan")), "lr must be a finite number >= 0 \\(or a schedule\\); got nan"),
-        (dict(lr=float("inf")), "lr must be a finite number >= 0 \\(or a schedule\\); got inf"),
-        (dict(lr=0.1, momentum=-0.5), "momentum must be a finite number >= 0 \\(or a schedule\\); got -0.5"),
-        (dict(lr=0.1, weight_decay=-1.0), "weight_decay must be a finite number >= 0 \\(or a schedule\\); got -1.0"),
+        (dict(lr=-0.1), "SGD: lr must be a finite number >= 0 or a schedule \\(a callable t -> value\\); got -0.1"),
+        (dict(lr=float("nan")), "lr must be a finite number >= 0 or a schedule .*; got nan"),
+        (dict(lr=float("inf")), "lr must be a finite number >= 0 or a schedule .*; got inf"),
+        (dict(lr=0.1, momentum=-0.5), "momentum must be a finite number >= 0 or a schedule .*; got -0.5"),
+        (dict(lr=0.1, weight_decay=-1.0), "SGD: weight_decay must be >= 0; got -1.0"),
         (dict(lr=0.1, momentum=0.9, dampening=2.0), "dampening must be in \\[0, 1\\]; got 2.0"),
         (dict(lr=0.1, nesterov=True), "nesterov=True needs momentum > 0 and dampening = 0; got momentum=0.0"),
         (
@@ -377,3 +351,96 @@ def test_cycled_momentum_matches_torch(rng):
     )
     found = minisgd_iterates(w0, A, b, 40, lr=clr, momentum=clr.momentum)
     np.testing.assert_allclose(found, expected, rtol=1e-10, atol=1e-13)
+
+
+# -------------------------------------------------------- parameter groups
+def test_parameter_groups_override_the_defaults_by_hand():
+    # a: the defaults (lr 0.1, λ 0.5): g = 1 + 0.5·1 = 1.5, a₁ = 1 − 0.15 = 0.85.
+    # b: lr 0.2 and no decay: g = 1, b₁ = 1 − 0.2 = 0.8.
+    a, b = param([1.0]), param([1.0])
+    opt = optim.SGD([{"params": [a]}, {"params": b, "lr": 0.2, "weight_decay": 0.0}], lr=0.1, weight_decay=0.5)
+    a.grad, b.grad = np.array([1.0]), np.array([1.0])
+    opt.step()
+    assert float(a.data[0]) == pytest.approx(0.85, abs=1e-15) and float(b.data[0]) == pytest.approx(0.8, abs=1e-15)
+    assert opt.params == [a, b] and [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
+
+
+def test_parameter_groups_keep_their_own_schedules_and_state_numbering(tmp_path):
+    # Momentum buffers are numbered through the groups (PyTorch's numbering): a → 0, b → 1, c → 2.
+    a, b, c = param([1.0]), param([2.0]), param([3.0])
+    opt = optim.SGD([{"params": [a, b]}, {"params": [c], "lr": lambda t: 0.5**t}], lr=0.1, momentum=0.9)
+    for _ in range(2):
+        for p in (a, b, c):
+            p.grad = np.array([1.0])
+        opt.step()
+    # c: b₁ = 1, c₁ = 3 − 1·1 = 2; b₂ = 1.9, c₂ = 2 − 0.5·1.9 = 1.05. a: 1 − 0.1 − 0.19 = 0.71.
+    assert float(c.data[0]) == pytest.approx(1.05, abs=1e-15) and float(a.data[0]) == pytest.approx(0.71, abs=1e-15)
+    assert sorted(opt.state_dict()) == ["buffer.0", "buffer.1", "buffer.2", "t"]
+    assert opt.lr == 0.1  # the first group's rate
+    with pytest.raises(ValueError, match="groups have different lr"):
+        opt.lr_schedule
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (lambda a, b: [{"params": [a]}, {"params": [b], "lr": 0.1, "betas": (0.9, 0.99)}],
+         "param_groups\\[1\\] has unknown options \\['betas'\\]; allowed: 'params', 'lr', 'momentum'"),
+        (lambda a, b: [{"params": [a]}, {"lr": 0.1}], "param_groups\\[1\\] has no 'params' key"),
+        (lambda a, b: [a, {"params": [b]}], "params mixes tensors and dicts"),
+        (lambda a, b: [{"params": [a, b]}, {"params": [b]}], "a parameter appears in more than one group"),
+        (lambda a, b: a, "params must be an iterable of tensors or a list of dicts .*; got 'Tensor'"),
+        (lambda a, b: {"params": [a]}, "params must be an iterable of tensors or a list of dicts .*; got 'dict'"),
+        (lambda a, b: [{"params": [np.ones(2)]}], "param_groups\\[0\\]\\['params'\\] must hold tensors; got a ndarray"),
+        (lambda a, b: [{"params": []}], "params is empty"),
+        (lambda a, b: [{"params": [a]}, {"params": [b], "lr": -1.0}], "SGD param_groups\\[1\\]: lr must be"),
+        (lambda a, b: [{"params": [a], "momentum": 0.0}, {"params": [b]}],
+         "SGD param_groups\\[0\\]: nesterov=True needs momentum > 0"),
+    ],
+)
+def test_bad_parameter_groups_get_a_clear_error(params, message):
+    with pytest.raises(ValueError, match=message):
+        optim.SGD(params(param([1.0]), param([2.0])), lr=0.1, momentum=0.9, nesterov=True)
+
+
+def test_heavy_ball_groups_refuse_dampening():
+    with pytest.raises(ValueError, match="HeavyBallSGD: dampening must be 0"):
+        optim.HeavyBallSGD([{"params": [param([1.0])], "dampening": 0.5}], lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "optimizer_class", [optim.SGD, optim.HeavyBallSGD, optim.Adagrad, optim.RMSprop, optim.Adam, optim.AdamW]
+)
+def test_two_groups_equal_two_optimizers(optimizer_class, rng):
+    # Groups only route options: two groups behave as two optimizers, one per group.
+    A, w0 = random_spd(rng, 2), rng.normal(size=2)
+    options = dict(lr=0.05, weight_decay=0.1, **({"momentum": 0.9} if "SGD" in optimizer_class.__name__ else {}))
+    x, y = param(w0), param(-w0)
+    together = optimizer_class([{"params": [x]}, {"params": [y], "lr": 0.01, "weight_decay": 0.0}], **options)
+    x2, y2 = param(w0), param(-w0)
+    apart = [optimizer_class([x2], **options), optimizer_class([y2], **{**options, "lr": 0.01, "weight_decay": 0.0})]
+    for _ in range(5):
+        x.grad, y.grad, x2.grad, y2.grad = A @ x.data, A @ y.data, A @ x2.data, A @ y2.data
+        together.step()
+        for opt in apart:
+            opt.step()
+    np.testing.assert_array_equal(x.data, x2.data)
+    np.testing.assert_array_equal(y.data, y2.data)
+
+
+def test_no_decay_groups_leave_biases_and_batch_norm_undecayed():
+    model = minisgd.nn.Sequential(minisgd.nn.Conv2d(3, 4, 3), minisgd.nn.BatchNorm2d(4), minisgd.nn.Flatten(),
+                                  minisgd.nn.Linear(4, 2, bias=False))
+    groups = optim.no_decay_groups(model)
+    assert [p for p in groups[0]["params"]] == [model[0].weight, model[3].weight] and "weight_decay" not in groups[0]
+    assert groups[1]["params"] == [model[0].bias, model[1].weight, model[1].bias] and groups[1]["weight_decay"] == 0.0
+    # The optimizer decays only the first group: with zero gradients only decayed weights move.
+    opt = optim.SGD(groups, lr=0.1, weight_decay=0.5)
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = np.zeros_like(p.data)
+    opt.step()
+    for name, p in model.named_parameters():
+        factor = 1.0 if name.endswith("bias") or name.startswith("1.") else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(p.data, before[name] * np.float32(factor), rtol=1e-6, err_msg=name)
+    assert len(optim.no_decay_groups(minisgd.nn.Linear(2, 2, bias=False))) == 1

@@ -432,7 +432,7 @@ def test_plot_draws_every_schedule(tmp_path):
 
 # -------------------------------------------------------------- bad input
 BAD = [
-    (schedules.constant, dict(lr=-0.1), "constant: lr must be a finite number >= 0; got -0.1"),
+    (schedules.constant, dict(lr=-0.1), "constant: lr must be >= 0; got -0.1"),
     (schedules.constant, dict(lr=float("nan")), "lr must be a finite number >= 0; got nan"),
     (schedules.constant, dict(lr=float("inf")), "lr must be a finite number >= 0; got inf"),
     (schedules.step, dict(lr=0.1, step_size=10, gamma=-0.5), "step: gamma must be > 0; got -0.5"),
@@ -449,7 +449,7 @@ BAD = [
     (schedules.polynomial, dict(lr=0.1, total_steps=10, power=-1.0), "power must be > 0; got -1.0"),
     (schedules.inverse_time, dict(lr=0.1, decay_rate=-1.0), "decay_rate must be >= 0; got -1.0"),
     (schedules.inverse_sqrt, dict(lr=0.1, warmup_steps=0), "warmup_steps must be an integer >= 1; got 0"),
-    (schedules.cosine, dict(lr=0.1, total_steps=10, min_lr=0.5), r"min_lr must be in \[0, lr=0.1\]; got 0.5"),
+    (schedules.cosine, dict(lr=0.1, total_steps=10, min_lr=0.5), r"cosine: min_lr must be in \[0, 0.1\]; got 0.5"),
     (schedules.sgdr, dict(lr=0.1, t0=0), "sgdr: t0 must be an integer >= 1; got 0"),
     (schedules.sgdr, dict(lr=0.1, t0=10, t_mult=1.5), "sgdr: t_mult must be an integer >= 1; got 1.5"),
     (schedules.sgdr, dict(lr=0.1, t0=10, t_mult=0), "t_mult must be an integer >= 1; got 0"),

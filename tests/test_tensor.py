@@ -184,3 +184,86 @@ def test_the_gradient_of_a_0d_tensor_is_an_array_and_momentum_on_it_is_exact():
         assert w.grad.shape == () and not isinstance(w.grad, np.generic)
         optimizer.step()
         assert w.item() == pytest.approx(expected, rel=1e-12)
+
+
+# ------------------------------------------------ behaving as a PyTorch user expects
+def test_bool_float_int_of_one_element_and_ambiguity_for_more():
+    assert bool(Tensor([0.0]) > 1) is False and bool(Tensor([2.0]) > 1) is True
+    assert float(Tensor([2.5])) == 2.5 and int(Tensor(np.array([[3.0]]))) == 3
+    for convert in (bool, float, int):
+        with pytest.raises(RuntimeError, match=rf"{convert.__name__}\(\) of a tensor with 2 elements .* ambiguous"):
+            convert(Tensor([1.0, 2.0]))
+
+
+def test_equality_is_elementwise_and_hashing_is_by_identity():
+    a, b = Tensor([1.0, 2.0, 3.0]), Tensor([1.0, 0.0, 3.0])
+    np.testing.assert_array_equal((a == b).numpy(), [True, False, True])
+    np.testing.assert_array_equal((a != b).numpy(), [False, True, False])
+    assert bool((a == Tensor([1.0, 2.0, 3.0])).all()) and not bool((a == b).all()) and bool((a == b).any())
+    table = {a: "a", b: "b"}
+    assert table[a] == "a" and len({a, b, a}) == 2
+
+
+def test_reductions_take_dim_and_keepdim_as_well_as_axis():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(x.sum(dim=1).numpy(), [3.0, 12.0])
+    np.testing.assert_array_equal(x.mean(dim=0, keepdim=True).numpy(), [[1.5, 2.5, 3.5]])
+    np.testing.assert_array_equal(x.max(dim=1).numpy(), [2.0, 5.0])
+    np.testing.assert_array_equal(x.argmax(dim=1).numpy(), [2, 2])
+    with pytest.raises(TypeError, match="axis= or dim="):
+        x.sum(axis=0, dim=1)
+
+
+def test_tensor_factory_copies_and_the_class_wraps():
+    data = np.zeros(3)
+    copied, wrapped = minisgd.tensor(data), Tensor(data)
+    data[0] = 7.0
+    assert copied.numpy()[0] == 0.0 and wrapped.numpy()[0] == 7.0
+    assert minisgd.tensor([1.0, 2.0]).dtype == np.float32 and minisgd.tensor([1, 2]).dtype == np.int64
+    assert minisgd.tensor(np.ones(2)).dtype == np.float64
+    assert minisgd.tensor([1.0], requires_grad=True).requires_grad
+
+
+def test_every_leaf_gets_its_own_writable_gradient():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    upstream = np.array([1.0, 2.0, 3.0])
+    (a + b).backward(upstream)
+    assert a.grad is not b.grad and a.grad is not upstream
+    a.grad *= 0.5  # in-place clipping of one gradient must not touch the other, nor the caller's array
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(upstream, [1.0, 2.0, 3.0])
+    w = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
+    w.sum().backward()  # sum's backward broadcasts a scalar: a read-only view
+    assert w.grad.flags.writeable and w.grad.dtype == np.float32
+    w.grad *= 2.0
+    np.testing.assert_array_equal(w.grad, 2.0)
+
+
+def test_a_leafs_gradient_has_the_leafs_dtype():
+    w = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (w * np.array([1.0, 2.0, 3.0])).sum().backward()  # the product is float64
+    assert w.grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad, [1.0, 2.0, 3.0])
+
+
+def test_dtype_promotion_follows_pytorch():
+    x = Tensor(np.ones(3, dtype=np.float32))
+    for y in (x * np.int64(2), x ** np.int64(2), x * [1, 2, 3], x * np.float64(2.0), x * np.array(2.0),
+              x + 1, x / 3, 2 ** x, x * Tensor(np.float64(2.0)), x * Tensor(np.arange(3))):
+        assert y.dtype == np.float32
+    assert (x * np.ones(3)).dtype == np.float64  # a float64 array promotes, like a float64 tensor
+    assert (x * Tensor(np.ones(3))).dtype == np.float64
+    assert (Tensor(np.arange(3)) * 2.5).dtype == np.float32  # PyTorch's default float, not NumPy's float64
+    assert (Tensor(np.arange(3)) * 2).dtype == np.int64
+    assert (Tensor(np.arange(3)) / 2).dtype == np.float32  # true division of integers: the default float
+    assert (Tensor(np.ones(1)) * 0.1).item() == 0.1  # float64 keeps the exact float64 constant
+
+
+def test_gradient_flows_through_a_promoting_operand_in_each_dtype():
+    w32 = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    w64 = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (w32 * w64).sum().backward()
+    assert w32.grad.dtype == np.float32 and w64.grad.dtype == np.float64
+    np.testing.assert_array_equal(w32.grad, [3.0, 4.0])
+    np.testing.assert_array_equal(w64.grad, [1.0, 2.0])

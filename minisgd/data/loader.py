@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from minisgd import backend
+from minisgd import backend, checks
 from minisgd.tensor import Tensor
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -165,10 +165,8 @@ class DataLoader:
         n = len(self.inputs)
         if batch_size is None:
             batch_size = n
-        elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(
-                f"batch_size must be an integer >= 1, or None for the whole data set; got {batch_size!r}"
-            )
+        elif not checks.is_integer(batch_size) or batch_size < 1:
+            checks.fail("DataLoader", "batch_size", "an integer >= 1, or None for the whole data set", batch_size)
         if drop_last and batch_size > n:
             raise ValueError(
                 f"batch_size={batch_size} with drop_last=True leaves no batch at all: "
@@ -176,8 +174,8 @@ class DataLoader:
             )
         if seed is None:
             seed = int(np.random.default_rng().integers(2**63))
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}")
+        elif not checks.is_integer(seed) or seed < 0:
+            checks.fail("DataLoader", "seed", "an integer >= 0, or None for a random one", seed)
         if transform is not None and not callable(transform):
             raise TypeError(
                 f"transform must be a callable transform(x, rng) -> x or None; got {type(transform).__name__}"
@@ -201,9 +199,7 @@ class DataLoader:
 
     @epoch.setter
     def epoch(self, epoch: int) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be an integer >= 0; got {epoch!r}")
-        self._epoch = int(epoch)
+        self._epoch = checks.integer("DataLoader", "epoch", epoch, low=0)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration run epoch ``epoch`` (to resume from a checkpoint)."""
@@ -218,10 +214,7 @@ class DataLoader:
         missing = {"seed", "epoch"} - set(state)
         if missing:
             raise KeyError(f"DataLoader state is missing {sorted(missing)}; got keys {sorted(state)}")
-        seed = int(state["seed"])
-        if seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {seed}")
-        self.seed = seed
+        self.seed = checks.integer("DataLoader.load_state_dict", "seed", int(state["seed"]), low=0)
         self.set_epoch(int(state["epoch"]))
 
     def epoch_rng(self, epoch: int) -> np.random.Generator:

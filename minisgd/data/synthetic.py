@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minisgd import checks
 from minisgd.data.loader import ArrayDataset
 
 CLASSES = [
@@ -128,10 +129,8 @@ def make_shapes(
     ints). Returns ``(images, labels)``: (n, 32, 32, 3) uint8 and (n,) int64.
     The same ``(n_samples, seed, noise)`` always gives the same arrays.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}")
-    if not isinstance(noise, (int, float, np.integer, np.floating)) or not noise >= 0:
-        raise ValueError(f"noise must be a number >= 0; got {noise!r}")
+    n_samples = checks.integer("make_shapes", "n_samples", n_samples, low=1)
+    noise = checks.number("make_shapes", "noise", noise, low=0)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n_samples) % len(CLASSES))  # balanced to within one image
     coordinates = np.arange(IMAGE_SIZE, dtype=np.float32) + 0.5  # pixel centres
@@ -183,8 +182,7 @@ class SyntheticShapes(ArrayDataset):
     def __init__(
         self, train: bool = True, n_samples: int | None = None, seed: int = 0, noise: float = 0.08
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        checks.integer("SyntheticShapes", "seed", seed, low=0)
         self.train = bool(train)
         if n_samples is None:
             n_samples = DEFAULT_SIZES[self.train]

@@ -18,17 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _check_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return int(value)
-
-
-def _check_non_negative(name: str, value: float) -> float:
-    if not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0; got {value!r}")
-    return float(value)
+from minisgd import checks
 
 
 def linear_regression(
@@ -48,9 +38,9 @@ def linear_regression(
     >>> bool(np.allclose(y, X @ w + b, atol=1e-6))
     True
     """
-    n_samples = _check_positive_int("n_samples", n_samples)
-    n_features = _check_positive_int("n_features", n_features)
-    noise = _check_non_negative("noise", noise)
+    n_samples = checks.integer("linear_regression", "n_samples", n_samples, low=1)
+    n_features = checks.integer("linear_regression", "n_features", n_features, low=1)
+    noise = checks.number("linear_regression", "noise", noise, low=0)
     rng = np.random.default_rng(seed)
     true_w = rng.standard_normal(n_features)
     true_b = float(rng.uniform(-1.0, 1.0))
@@ -69,9 +59,9 @@ def two_blobs(
     alternate so that any ``n_samples`` is balanced to within one point.
     Returns ``(X, y)``: X of shape ``(n_samples, 2)``, y int64.
     """
-    n_samples = _check_positive_int("n_samples", n_samples)
-    distance = _check_non_negative("distance", distance)
-    std = _check_non_negative("std", std)
+    n_samples = checks.integer("two_blobs", "n_samples", n_samples, low=1)
+    distance = checks.number("two_blobs", "distance", distance, low=0)
+    std = checks.number("two_blobs", "std", std, low=0)
     rng = np.random.default_rng(seed)
     y = np.arange(n_samples) % 2
     centres = np.stack([(y - 0.5) * distance, np.zeros(n_samples)], axis=1)
@@ -90,8 +80,8 @@ def moons(
     [0, π], plus Gaussian noise of standard deviation ``noise``.
     Returns ``(X, y)``: X of shape ``(n_samples, 2)``, y int64.
     """
-    n_samples = _check_positive_int("n_samples", n_samples)
-    noise = _check_non_negative("noise", noise)
+    n_samples = checks.integer("moons", "n_samples", n_samples, low=1)
+    noise = checks.number("moons", "noise", noise, low=0)
     rng = np.random.default_rng(seed)
     y = np.arange(n_samples) % 2
     t = rng.uniform(0.0, np.pi, n_samples)
@@ -111,9 +101,9 @@ def spiral(
     and angle ``θ = 4r + 2πk / n_classes + noise·N(0, 1)``, at ``(r sin θ, r cos θ)``.
     Returns ``(X, y)``: X of shape ``(n_per_class · n_classes, 2)``, y int64.
     """
-    n_per_class = _check_positive_int("n_per_class", n_per_class)
-    n_classes = _check_positive_int("n_classes", n_classes)
-    noise = _check_non_negative("noise", noise)
+    n_per_class = checks.integer("spiral", "n_per_class", n_per_class, low=1)
+    n_classes = checks.integer("spiral", "n_classes", n_classes, low=1)
+    noise = checks.number("spiral", "noise", noise, low=0)
     rng = np.random.default_rng(seed)
     radius = np.tile(np.linspace(0.0, 1.0, n_per_class), n_classes)
     y = np.repeat(np.arange(n_classes), n_per_class)

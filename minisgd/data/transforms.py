@@ -26,6 +26,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from minisgd import checks
+
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -140,9 +142,7 @@ class RandomCrop:
     """
 
     def __init__(self, padding: int = 4) -> None:
-        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"RandomCrop: padding must be an integer >= 0; got {padding!r}")
-        self.padding = int(padding)
+        self.padding = checks.integer("RandomCrop", "padding", padding, low=0)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomCrop", x)
@@ -170,9 +170,7 @@ class RandomHorizontalFlip:
     """
 
     def __init__(self, p: float = 0.5) -> None:
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.number)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1]; got {p!r}")
-        self.p = float(p)
+        self.p = checks.number("RandomHorizontalFlip", "p", p, low=0, high=1)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomHorizontalFlip", x)

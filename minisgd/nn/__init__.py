@@ -14,9 +14,10 @@
 | ``functional.py`` | the differentiable functions the layers call, and the losses |
 | ``conv.py`` | im2col convolution and pooling on plain arrays |
 | ``init.py`` | PyTorch's default initialisation |
+| ``utils.py`` | gradient clipping: ``clip_grad_norm_``, ``clip_grad_value_`` |
 """
 
-from minisgd.nn import functional, init
+from minisgd.nn import functional, init, utils
 from minisgd.nn.layers import (
     AvgPool2d,
     BatchNorm2d,
@@ -44,4 +45,5 @@ __all__ = [
     "Sequential",
     "functional",
     "init",
+    "utils",
 ]

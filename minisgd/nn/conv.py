@@ -302,6 +302,11 @@ def conv2d_backward(
         grad_b = xp.ones(g_rows.shape[0], dtype=g_rows.dtype) @ g_rows
     if need_input_grad and stride == (1, 1) and padding[0] < kernel_h and padding[1] < kernel_w:
         grad_x, grad_w = _backward_stride_1(g_last, x, weight, padding)
+        # That route multiplies every pixel by the zeros that pad g, so an inf or NaN pixel would
+        # make all of ∂L/∂w NaN (0·inf); PyTorch's stays finite where the pixel never meets the
+        # weight. Checked on ∂L/∂w, which is small; the columns route has no such product.
+        if not bool(xp.isfinite(grad_w).all()):
+            grad_x, grad_w = _backward_col2im(g_last, x, weight, stride, padding, need_input_grad)
     else:
         grad_x, grad_w = _backward_col2im(g_last, x, weight, stride, padding, need_input_grad)
     return grad_x, grad_w, grad_b
@@ -432,7 +437,8 @@ def max_pool_along(x: Any, axis: int, kernel: int, stride: int) -> tuple[Any, An
     winner = xp.zeros(out.shape, dtype=xp.uint8)
     for i in range(1, kernel):
         candidate = x[_along(axis, _window(i, stride, count))]
-        better = candidate > out  # strict: on a tie the earlier offset stays the winner
+        # strict: on a tie the earlier offset stays the winner; a NaN wins (it is the maximum, as in PyTorch)
+        better = (candidate > out) | (candidate != candidate)
         winner += better * (i - winner)  # winner = i where better (cheaper than where() on random masks)
         xp.maximum(out, candidate, out=out)
     return out, winner

@@ -14,11 +14,10 @@ weights (out_features, in_features), Conv2d weights (O, C, kH, kW).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
-
-from minisgd import random
+from minisgd import checks, ops, random
 from minisgd.backend import get_array_module
 from minisgd.nn import conv
 from minisgd.tensor import Tensor, from_op
@@ -31,16 +30,6 @@ def _tensor(x: Any, name: str, op: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
     raise TypeError(f"{op}: {name} must be a minisgd.Tensor; got {type(x).__name__}")
-
-
-def _pair(value: IntOrPair, name: str, op: str, minimum: int = 1) -> tuple[int, int]:
-    """An int or a pair of ints as a pair, each >= ``minimum``."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints; got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}; got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _check_image(x: Tensor, op: str) -> None:
@@ -89,7 +78,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             grads += (g_rows.sum(axis=0) if bias.requires_grad else None,)
         return grads
 
-    return from_op(out.reshape(x.shape[:-1] + (w.shape[0],)), parents, backward, "linear")
+    saved = ((weight,) if x.requires_grad else ()) + ((x,) if weight.requires_grad else ())
+    return from_op(out.reshape(x.shape[:-1] + (w.shape[0],)), parents, backward, "linear", saved=saved)
 
 
 # ------------------------------------------------------------------ convolution
@@ -114,13 +104,13 @@ def conv2d(
         raise ValueError(f"conv2d: weight must have shape (O, C, kH, kW); got {weight.shape}")
     if x.shape[1] != weight.shape[1]:
         raise ValueError(
-            f"conv2d: weight {weight.shape} expects {weight.shape[1]} input channels, "
-            f"so input of shape (N, {weight.shape[1]}, H, W); got shape {x.shape}"
+            f"conv2d: expected input of shape (N, {weight.shape[1]}, H, W) for weight of shape "
+            f"{weight.shape}; got shape {x.shape}"
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},); got {bias.shape}")
-    stride = _pair(stride, "stride", "conv2d")
-    padding = _pair(padding, "padding", "conv2d", minimum=0)
+    stride = checks.int_pair("conv2d", "stride", stride, low=1)
+    padding = checks.int_pair("conv2d", "padding", padding, low=0)
     _check_window(x, weight.shape[2:], padding, "conv2d")
 
     x_data, w_data = x.data, weight.data
@@ -135,7 +125,7 @@ def conv2d(
         )
         return (grad_x, grad_w) if bias is None else (grad_x, grad_w, grad_b)
 
-    return from_op(out, parents, backward, "conv2d")
+    return from_op(out, parents, backward, "conv2d", saved=(x, weight))
 
 
 # --------------------------------------------------------------------- pooling
@@ -143,13 +133,14 @@ def max_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
     """out[n, c, y, x] = max_{i < kH, j < kW} x[n, c, y·s + i, x·s + j]  (stride s defaults to the kernel).
 
     ∂L/∂x receives g at the element that was the window's maximum and 0 at
-    the others (the first maximum in row-major order on ties, like PyTorch);
+    the others (the first maximum in row-major order on ties, like PyTorch; a
+    NaN is a window's maximum, as in PyTorch, and takes its gradient);
     overlapping windows add their contributions.
     """
     x = _tensor(x, "input", "max_pool2d")
     _check_image(x, "max_pool2d")
-    kernel = _pair(kernel_size, "kernel_size", "max_pool2d")
-    stride = kernel if stride is None else _pair(stride, "stride", "max_pool2d")
+    kernel = checks.int_pair("max_pool2d", "kernel_size", kernel_size, low=1)
+    stride = kernel if stride is None else checks.int_pair("max_pool2d", "stride", stride, low=1)
     _check_window(x, kernel, (0, 0), "max_pool2d")
     out, winner = conv.max_pool2d_forward(x.data, kernel, stride)
     shape = x.shape
@@ -165,8 +156,8 @@ def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
     """out[n, c, y, x] = (1/(kH·kW)) Σ_{i, j} x[n, c, y·s + i, x·s + j];  ∂L/∂x = g/(kH·kW) to every window element."""
     x = _tensor(x, "input", "avg_pool2d")
     _check_image(x, "avg_pool2d")
-    kernel = _pair(kernel_size, "kernel_size", "avg_pool2d")
-    stride = kernel if stride is None else _pair(stride, "stride", "avg_pool2d")
+    kernel = checks.int_pair("avg_pool2d", "kernel_size", kernel_size, low=1)
+    stride = kernel if stride is None else checks.int_pair("avg_pool2d", "stride", stride, low=1)
     _check_window(x, kernel, (0, 0), "avg_pool2d")
     shape = x.shape
     return from_op(
@@ -179,22 +170,15 @@ def avg_pool2d(x: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = Non
 
 # ----------------------------------------------------------------- activations
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
-    """out = max(x, 0);  ∂L/∂x = g · [out > 0].
+    """out = max(x, 0);  ∂L/∂x = g · [out > 0]  — :func:`minisgd.ops.relu`, the one ReLU.
 
-    The backward keeps the *output* (which the next layer keeps anyway) rather
-    than the input; [out > 0] = [x > 0]. With ``inplace=True`` (PyTorch's
-    ``ReLU(inplace=True)``) the result overwrites x's data, which saves the
-    memory and the allocation of one activation. Use it only where nothing
-    else needs x: after a convolution, a linear layer or a batch norm, whose
-    backward passes read their inputs, never their outputs.
+    ``inplace=True`` (PyTorch's ``ReLU(inplace=True)``) writes the result into
+    x's memory, saving the memory and the allocation of one activation. It is
+    safe after a convolution, a linear layer or a batch norm, whose backward
+    passes do not read their outputs; where something else saved x,
+    ``backward()`` raises instead of computing a wrong gradient.
     """
-    x = _tensor(x, "input", "relu")
-    if inplace and x.is_leaf and x.requires_grad:
-        raise ValueError("relu: inplace=True would overwrite a leaf tensor that requires grad")
-    xp = get_array_module(x.data)
-    # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
-    out = xp.maximum(x.data, 0, out=x.data if inplace else None)
-    return from_op(out, (x,), lambda g: (g * (out > 0),), "relu")
+    return ops.relu(_tensor(x, "input", "relu"), inplace=inplace)
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -207,7 +191,9 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     s = xp.exp(shifted)
     s /= s.sum(axis=axis, keepdims=True)
-    return from_op(s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),), "softmax")
+    return from_op(
+        s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),), "softmax", saves_output=True
+    )
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -220,7 +206,8 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
     return from_op(
-        out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), "log_softmax"
+        out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),), "log_softmax",
+        saves_output=True,
     )
 
 
@@ -252,25 +239,31 @@ def cross_entropy(logits: Tensor, targets: Any, label_smoothing: float = 0.0) ->
     For logits z (N, K), targets y and smoothing ε the target distribution is
     q = (1 − ε)·onehot(y) + ε/K, and
 
-        L = −(1/N) Σ_n Σ_k q_nk · log softmax(z_n)_k          (ε = 0: −(1/N) Σ_n log softmax(z_n)_{y_n})
+        L = −(1/N) Σ_n Σ_k q_nk · log softmax(z_n)_k
+          = −(1/N) [(1 − ε) Σ_n log softmax(z_n)_{y_n} + (ε/K) Σ_n Σ_k log softmax(z_n)_k]
         ∂L/∂z = (softmax(z) − q) / N
+
+    The loss is summed in the second form, so a masked logit (−inf) that is
+    not the target costs nothing when ε = 0 (the first form would multiply
+    q = 0 by log 0 = −inf and give NaN); with ε > 0 it costs +inf, as in PyTorch.
     """
     logits = _tensor(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits of shape (N, classes); got shape {logits.shape}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1]; got {label_smoothing}")
+    label_smoothing = checks.number("cross_entropy", "label_smoothing", label_smoothing, low=0, high=1)
     xp = get_array_module(logits.data)
     batch, classes = logits.shape
     y = _class_targets(targets, batch, classes, xp)
 
     shifted = logits.data - logits.data.max(axis=1, keepdims=True)
     log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    rows = xp.arange(batch)
     q = xp.zeros_like(log_probs)
-    q[xp.arange(batch), y] = 1.0
+    q[rows, y] = 1.0
+    loss = -(1.0 - label_smoothing) * log_probs[rows, y].sum() / batch
     if label_smoothing:
         q = (1.0 - label_smoothing) * q + label_smoothing / classes
-    loss = -(q * log_probs).sum() / batch
+        loss = loss - label_smoothing / classes * log_probs.sum() / batch
 
     def backward(g):
         return ((xp.exp(log_probs) - q) * (g / batch),)
@@ -300,15 +293,15 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: out = x · m / (1 − p) with m_i ~ Bernoulli(1 − p); the identity when not training.
 
     Scaling by 1/(1 − p) at training time keeps E[out] = x, so evaluation needs
-    no rescaling.  ∂L/∂x = g · m / (1 − p).
+    no rescaling.  ∂L/∂x = g · m / (1 − p). p = 1 drops everything (out = 0,
+    ∂L/∂x = 0), as in PyTorch.
     """
     x = _tensor(x, "input", "dropout")
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1); got {p}")
+    p = checks.number("dropout", "p", p, low=0, high=1)
     if not training or p == 0.0:
         return x
     keep = random.random(x.shape, x.device, x.dtype) >= p  # True with probability 1 − p
-    scale = keep.astype(x.dtype) * (1.0 / (1.0 - p))
+    scale = keep.astype(x.dtype) * (1.0 / (1.0 - p) if p < 1.0 else 0.0)
     return from_op(x.data * scale, (x,), lambda g: (g * scale,), "dropout")
 
 
@@ -338,6 +331,9 @@ def batch_norm(
 
     and in evaluation simply ∂L/∂x = g · γ / √(running_var + ε).
     ``running_mean`` and ``running_var`` are arrays updated in place.
+    ``BatchNorm2d(momentum=None)`` passes momentum = 1/k for its k-th batch,
+    which makes the running statistics the plain average over all batches
+    (PyTorch's cumulative moving average).
     """
     x = _tensor(x, "input", "batch_norm")
     if x.ndim not in (2, 4):
@@ -349,6 +345,11 @@ def batch_norm(
     axes = tuple(range(x.ndim - 1))
     count = x.size // channels
 
+    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
+    if training and x.size == 0:
+        # An empty batch (as PyTorch): an empty output, no gradient, the running statistics untouched.
+        zeros = lambda g: tuple(xp.zeros(p.shape, dtype=g.dtype) for p in parents)  # noqa: E731
+        return from_op(x.data.copy(), parents, zeros, "batch_norm")
     if training:
         if count <= 1:
             raise ValueError(
@@ -372,10 +373,9 @@ def batch_norm(
     inv_std = 1.0 / xp.sqrt(var + eps)
     x_hat = centered * inv_std
     gamma = weight.data if weight is not None else None
-    out = x_hat * gamma if gamma is not None else x_hat
+    out = x_hat * gamma if gamma is not None else x_hat.copy()  # the output never aliases the saved x̂
     if bias is not None:
         out += bias.data
-    parents = (x,) + tuple(p for p in (weight, bias) if p is not None)
 
     def backward(g):
         g_last = xp.moveaxis(g, 1, -1)
@@ -393,7 +393,8 @@ def batch_norm(
             grads.append(g_last.sum(axis=axes) if bias.requires_grad else None)
         return tuple(grads)
 
-    return from_op(xp.moveaxis(out, -1, 1), parents, backward, "batch_norm")
+    saved = (weight,) if weight is not None else ()
+    return from_op(xp.moveaxis(out, -1, 1), parents, backward, "batch_norm", saved=saved)
 
 
 def flatten(x: Tensor, start_dim: int = 1) -> Tensor:
@@ -403,9 +404,9 @@ def flatten(x: Tensor, start_dim: int = 1) -> Tensor:
     layer after it has PyTorch's weight layout.
     """
     x = _tensor(x, "input", "flatten")
-    if not 0 <= start_dim < max(x.ndim, 1):
-        raise ValueError(f"flatten: start_dim must be in [0, {x.ndim - 1}]; got {start_dim}")
-    return x.reshape(x.shape[:start_dim] + (-1,))
+    start_dim = checks.integer("flatten", "start_dim", start_dim, low=0, high=max(x.ndim - 1, 0))
+    # The size is spelled out: NumPy cannot infer -1 for an empty batch.
+    return x.reshape(x.shape[:start_dim] + (math.prod(x.shape[start_dim:]),))
 
 
 __all__ = [

@@ -10,45 +10,35 @@ turning the arrays into torch tensors) and the other way round:
 | ``Conv2d(C, O, k)`` | weight (O, C, kH, kW), bias (O,) | |
 | ``BatchNorm2d(C)`` | weight (C,), bias (C,) | running_mean (C,), running_var (C,), num_batches_tracked () |
 
-Each layer checks its input and names itself in the error:
+Each layer checks its constructor's arguments with :mod:`minisgd.checks`.
+Its input is checked once, by the function of :mod:`minisgd.nn.functional`
+that it calls; the layer puts its own name in front of that error, so in a
+deep network the message says which layer refused the input:
 ``ValueError: Conv2d(3, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)):
-expected input of shape (N, 3, H, W); got shape (8, 1, 32, 32)``.
+conv2d: expected input of shape (N, 3, H, W) for weight of shape (32, 3, 3, 3);
+got shape (8, 1, 32, 32)``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from minisgd import backend
+from minisgd import backend, checks
 from minisgd.nn import functional as F
 from minisgd.nn import init
 from minisgd.nn.module import Module, Parameter
 from minisgd.tensor import Tensor
 
 
-def _positive_int(value: Any, name: str, layer: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def _check_rank(layer: Module, x: Any, expected: str, rank: int) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{layer!r}: input must be a minisgd.Tensor; got {type(x).__name__}")
-    if x.ndim != rank:
-        raise ValueError(f"{layer!r}: expected input of shape {expected}; got shape {x.shape}")
-
-
-def _check_window(layer: Module, x: Tensor, kernel: tuple[int, int], padding: tuple[int, int]) -> None:
-    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-    if kernel[0] > padded[0] or kernel[1] > padded[1]:
-        raise ValueError(
-            f"{layer!r}: kernel {kernel} is larger than the padded input {padded} "
-            f"(input of shape {x.shape})"
-        )
+def _named(layer: Module, function: Callable[..., Tensor], *args: Any) -> Tensor:
+    """``function(*args)``, with the layer's repr in front of the message of a ValueError it raises."""
+    try:
+        return function(*args)
+    except ValueError as error:
+        raise ValueError(f"{layer!r}: {error}") from None
 
 
 class Linear(Module):
@@ -60,8 +50,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "Linear")
-        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.in_features = checks.integer("Linear", "in_features", in_features, low=1)
+        self.out_features = checks.integer("Linear", "out_features", out_features, low=1)
         device = backend.default_device()
         fan_in = self.in_features
         self.weight = Parameter(init.kaiming_uniform((self.out_features, fan_in), fan_in, device=device))
@@ -71,10 +61,7 @@ class Linear(Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim < 1 or x.shape[-1] != self.in_features:
-            shape = x.shape if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}); got {shape}")
-        return F.linear(x, self.weight, self.bias)
+        return _named(self, F.linear, x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -92,11 +79,11 @@ class Conv2d(Module):
         padding: F.IntOrPair = 0, bias: bool = True,
     ) -> None:
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels", "Conv2d")
-        self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
-        self.kernel_size = F._pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = F._pair(stride, "stride", "Conv2d")
-        self.padding = F._pair(padding, "padding", "Conv2d", minimum=0)
+        self.in_channels = checks.integer("Conv2d", "in_channels", in_channels, low=1)
+        self.out_channels = checks.integer("Conv2d", "out_channels", out_channels, low=1)
+        self.kernel_size = checks.int_pair("Conv2d", "kernel_size", kernel_size, low=1)
+        self.stride = checks.int_pair("Conv2d", "stride", stride, low=1)
+        self.padding = checks.int_pair("Conv2d", "padding", padding, low=0)
         device = backend.default_device()
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         shape = (self.out_channels, self.in_channels) + self.kernel_size
@@ -107,13 +94,7 @@ class Conv2d(Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_rank(self, x, f"(N, {self.in_channels}, H, W)", 4)
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, {self.in_channels}, H, W); got shape {x.shape}"
-            )
-        _check_window(self, x, self.kernel_size, self.padding)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return _named(self, F.conv2d, x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         text = (
@@ -128,13 +109,11 @@ class MaxPool2d(Module):
 
     def __init__(self, kernel_size: F.IntOrPair, stride: F.IntOrPair | None = None) -> None:
         super().__init__()
-        self.kernel_size = F._pair(kernel_size, "kernel_size", "MaxPool2d")
-        self.stride = self.kernel_size if stride is None else F._pair(stride, "stride", "MaxPool2d")
+        self.kernel_size = checks.int_pair("MaxPool2d", "kernel_size", kernel_size, low=1)
+        self.stride = self.kernel_size if stride is None else checks.int_pair("MaxPool2d", "stride", stride, low=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_rank(self, x, "(N, C, H, W)", 4)
-        _check_window(self, x, self.kernel_size, (0, 0))
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return _named(self, F.max_pool2d, x, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -145,13 +124,11 @@ class AvgPool2d(Module):
 
     def __init__(self, kernel_size: F.IntOrPair, stride: F.IntOrPair | None = None) -> None:
         super().__init__()
-        self.kernel_size = F._pair(kernel_size, "kernel_size", "AvgPool2d")
-        self.stride = self.kernel_size if stride is None else F._pair(stride, "stride", "AvgPool2d")
+        self.kernel_size = checks.int_pair("AvgPool2d", "kernel_size", kernel_size, low=1)
+        self.stride = self.kernel_size if stride is None else checks.int_pair("AvgPool2d", "stride", stride, low=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_rank(self, x, "(N, C, H, W)", 4)
-        _check_window(self, x, self.kernel_size, (0, 0))
-        return F.avg_pool2d(x, self.kernel_size, self.stride)
+        return _named(self, F.avg_pool2d, x, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -176,13 +153,10 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1) -> None:
         super().__init__()
-        self.start_dim = start_dim
+        self.start_dim = checks.integer("Flatten", "start_dim", start_dim, low=0)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim <= self.start_dim:
-            shape = x.shape if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{self!r}: expected input with more than {self.start_dim} dimensions; got {shape}")
-        return F.flatten(x, self.start_dim)
+        return _named(self, F.flatten, x, self.start_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}"
@@ -193,9 +167,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1); got {p!r}")
-        self.p = float(p)
+        self.p = checks.number("Dropout", "p", p, low=0, high=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
@@ -210,17 +182,15 @@ class BatchNorm2d(Module):
     Training uses the batch's statistics and updates the running ones
     (running_var with the unbiased variance, like PyTorch); evaluation uses the
     running statistics. γ (``weight``) starts at 1 and β (``bias``) at 0.
+    ``momentum=None`` makes the running statistics the average over every
+    batch seen so far (momentum 1/k for the k-th batch), as in PyTorch.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
         super().__init__()
-        self.num_features = _positive_int(num_features, "num_features", "BatchNorm2d")
-        if not eps > 0:
-            raise ValueError(f"BatchNorm2d: eps must be > 0; got {eps!r}")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm2d: momentum must be in [0, 1]; got {momentum!r}")
-        self.eps = float(eps)
-        self.momentum = float(momentum)
+        self.num_features = checks.integer("BatchNorm2d", "num_features", num_features, low=1)
+        self.eps = checks.number("BatchNorm2d", "eps", eps, low=0, low_open=True)
+        self.momentum = None if momentum is None else checks.number("BatchNorm2d", "momentum", momentum, low=0, high=1)
         xp = backend.array_module(backend.default_device())
         self.weight = Parameter(xp.ones(num_features, dtype=np.float32))
         self.bias = Parameter(xp.zeros(num_features, dtype=np.float32))
@@ -229,16 +199,17 @@ class BatchNorm2d(Module):
         self.register_buffer("num_batches_tracked", xp.zeros((), dtype=np.int64))
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_rank(self, x, f"(N, {self.num_features}, H, W)", 4)
-        if x.shape[1] != self.num_features:
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, {self.num_features}, H, W); got shape {x.shape}"
-            )
+        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.num_features:
+            shape = x.shape if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.num_features}, H, W); got shape {shape}")
         if self.training:
             self.num_batches_tracked += 1  # a 0-d array, updated in place
+        momentum = self.momentum
+        if momentum is None:  # cumulative average: the k-th batch gets weight 1/k
+            momentum = 1.0 / float(self.num_batches_tracked) if self.training else 0.0
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias,
-            training=self.training, momentum=self.momentum, eps=self.eps,
+            training=self.training, momentum=momentum, eps=self.eps,
         )
 
     def extra_repr(self) -> str:
