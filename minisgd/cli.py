@@ -305,7 +305,7 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def command_lr_find(args: argparse.Namespace) -> int:
     import minisgd
-    from minisgd.lr_finder import lr_range_test
+    from minisgd.lr_finder import SUGGESTION_DIVISOR, lr_range_test
 
     if args.start_lr <= 0 or args.end_lr <= args.start_lr:
         raise UsageError(f"--start-lr must be > 0 and below --end-lr; got {args.start_lr:g} and {args.end_lr:g}")
@@ -333,8 +333,8 @@ def command_lr_find(args: argparse.Namespace) -> int:
     path = result.plot(out)
     ending = f"stopped early: {result.stopped}" if result.stopped else f"ran all of them, up to lr={args.end_lr:g}"
     print(f"swept {_plural(len(result.lrs), 'update')} from lr={args.start_lr:g}; {ending}")
-    print(f"suggested lr {result.suggested_lr:.3g} (the smoothed loss's minimum, at lr="
-          f"{10 * result.suggested_lr:.3g}, divided by 10); alternatives: steepest descent before the minimum "
+    print(f"suggested lr {result.suggested_lr:.3g} (the smoothed loss's minimum, at lr={result.min_loss_lr:.3g}, "
+          f"divided by {SUGGESTION_DIVISOR:g}); alternatives: steepest descent before the minimum "
           f"{result.steepest_lr:.3g}, valley {result.valley_lr:.3g}")
     if result.drop < 0.02:
         print(f"note: the smoothed loss fell only {100 * result.drop:.1f}% during the sweep, so the suggestion "

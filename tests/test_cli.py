@@ -234,7 +234,7 @@ def test_lr_find_prints_its_suggestion_alternatives_and_why_it_stopped(capsys, t
                        "--batch-norm", "--out", str(tmp_path / "lr.png"))
     assert code == 0 and (tmp_path / "lr.png").stat().st_size > 0
     assert re.search(r"swept \d+ updates from lr=1e-05; (stopped early: .+|ran all of them, up to lr=10)", out)
-    assert re.search(r"suggested lr [\d.e+-]+ \(the smoothed loss's minimum, at lr=[\d.e+-]+, divided by 10\); "
+    assert re.search(r"suggested lr [\d.e+-]+ \(the smoothed loss's minimum, at lr=[\d.e+-]+, divided by 5\); "
                      r"alternatives: steepest descent before the minimum [\d.e+-]+, valley [\d.e+-]+", out)
     assert re.search(r"^suggested_lr=\d", out.strip().splitlines()[-1])
 
