@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minisgd  # noqa: E402
 from minisgd import data, models, optim, schedules  # noqa: E402
+from minisgd.data.cifar import load_batch  # noqa: E402
 from minisgd.optim.swa_utils import AveragedModel, swa_schedule, update_bn  # noqa: E402
 from minisgd.train import evaluate, fit  # noqa: E402
 
@@ -46,8 +47,13 @@ def load(
     if dataset == "synthetic":
         train = data.SyntheticShapes(train=True, n_samples=sizes[0], seed=seed)
         test = data.SyntheticShapes(train=False, n_samples=sizes[1], seed=seed)
-    else:
-        train, test = data.CIFAR10(data_dir, train=True), data.CIFAR10(data_dir, train=False)
+    else:  # the batch files that are there: the shared subset has data_batch_1 … 4 and test_batch
+        folder = Path(data_dir or data.default_root()).expanduser() / "cifar-10-batches-py"
+        train_files = sorted(folder.glob("data_batch_*"))
+        if not train_files or not (folder / "test_batch").is_file():
+            raise data.DatasetNotFoundError(f"no data_batch_* and test_batch files in {folder}")
+        train = data.ArrayDataset(*map(np.concatenate, zip(*[load_batch(f) for f in train_files])))
+        test = data.ArrayDataset(*load_batch(folder / "test_batch"))
     mean, std = data.transforms.channel_stats(train.data)
     transform = data.transforms.image_transforms(mean, std, augment=False)
     train_loader = data.DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
@@ -112,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for seed in args.seeds:
-        train_loader, test_loader = load(args.dataset, args.data_dir, seed, args.batch_size, sizes)
+        try:
+            train_loader, test_loader = load(args.dataset, args.data_dir, seed, args.batch_size, sizes)
+        except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
+            print(f"compare_optimizers.py: --data-dir: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
         for name in args.optimizers:
             row = run(name, train_loader, test_loader, args.epochs, seed)
             rows.append({**row, "seed": seed})
