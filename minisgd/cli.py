@@ -288,6 +288,21 @@ def _config_from(args: argparse.Namespace) -> recipe.RunConfig:
     return recipe.RunConfig(**{name: getattr(args, name) for name in names})
 
 
+def _images(dataset: Any, noun: str) -> str:
+    """``"4,068 training images"``, or ``"256 of 4,068 training images"`` for a cut (--train-size)."""
+    total = getattr(dataset, "total", len(dataset))
+    count = f"{len(dataset):,}" if total == len(dataset) else f"{len(dataset):,} of {total:,}"
+    return f"{count} {noun} images"
+
+
+def _cifar_line(train_set: Any, test_set: Any) -> str:
+    """``data: cifar10 from DIR: 4,068 training images (data_batch_1-4 of 5), 1,017 test images``."""
+    from minisgd.data.cifar import describe_files
+
+    return (f"data: cifar10 from {train_set.folder}: {_images(train_set, 'training')} "
+            f"({describe_files(train_set.files)}), {_images(test_set, 'test')}")
+
+
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     show_bars = not args.quiet and sys.stderr.isatty()
     run = None
@@ -317,6 +332,8 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except ValueError as error:
             raise _usage(error) from None
         config = run.config
+        if config.dataset == "cifar10":
+            print(_cifar_line(run.train_set, run.test_set), flush=True)
         print(f"training {config.model} on {config.dataset} ({len(run.train_set)} train / {len(run.test_set)} test "
               f"images, {run.steps_per_epoch} updates per epoch) on {run.device}; writing to {run.out}", flush=True)
         settings = {"lr": config.lr, **{k: v for k, v in config.optimizer_settings().items()

@@ -86,7 +86,9 @@ def load_datasets(
     ``test_size`` 2 000, drawn from ``seed``). ``"cifar10"``: the official
     pickles under ``data_dir`` (``download=True`` fetches them), cut to the
     first ``train_size`` / ``test_size`` images when given. A missing or
-    corrupt CIFAR-10 raises ValueError with one line saying what to do.
+    corrupt CIFAR-10 raises ValueError with one line saying what to do. A CIFAR-10
+    folder with only some of the five training batches is read as it is; the
+    datasets' ``files`` (and ``missing``, ``folder``) say what was read.
     """
     from minisgd import data
 
@@ -113,7 +115,12 @@ def _first(dataset: Any, count: int | None) -> Any:
 
     if count is None:
         return dataset
-    return ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
+    first = ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
+    for name in ("folder", "files", "missing"):  # where a CIFAR-10 cut came from
+        if hasattr(dataset, name):
+            setattr(first, name, getattr(dataset, name))
+    first.total = len(dataset)
+    return first
 
 
 def build_loaders(
