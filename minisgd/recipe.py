@@ -296,7 +296,7 @@ def plateau_of(schedule: Any) -> Any:
 # ------------------------------------------------------------- optimizer
 # Each optimizer's settings and their defaults, used for every setting left unset (None). SGD's are the
 # recipe's (lr 0.05, momentum 0.9, weight decay 5e-4); the others are PyTorch's defaults, except RMSprop's
-# rate: 1e-3 (Hinton's lecture, Keras) rather than PyTorch's 0.01, which is too large for these CNNs.
+# rate: 1e-3 (Hinton's lecture, Keras's default) rather than PyTorch's 0.01.
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4},
     "heavy-ball": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4},
