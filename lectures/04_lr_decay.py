@@ -48,7 +48,8 @@ import numpy as np
 import minisgd
 from minisgd import nn, optim, schedules
 from minisgd.data import DataLoader, transforms
-from minisgd.plots import moving_average
+from minisgd.plateau import ReduceLROnPlateau
+from minisgd.plots import moving_average, plot_schedules
 from minisgd.train import evaluate, fit
 
 args = lecture.start("Learning-rate decay: step, cosine, linear and the rest.", data_dir=True)
@@ -92,7 +93,7 @@ for (name, schedule), formula in zip(recitation.items(), by_hand.values()):
     print(f"  {name.split(':')[0]:6s}: largest difference from the hand-written formula over t = 0…99: {worst:.1e}")
 
 fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
-schedules.plot(*recitation.values(), steps=T, ax=ax, labels=list(recitation))
+plot_schedules(*recitation.values(), steps=T, ax=ax, labels=list(recitation))
 ax.set_xlabel("epoch t")
 ax.set_ylabel("learning rate α_t")
 ax.set_title(f"The recitation's learning-rate decays (α₀ = {alpha0}, T = {T} epochs)")
@@ -137,7 +138,7 @@ others = {
 }
 fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True, layout="constrained")
 for ax, (name, schedule) in zip(axes.flat, others.items()):
-    schedules.plot(schedule, steps=steps, ax=ax, labels=[name])
+    plot_schedules(schedule, steps=steps, ax=ax, labels=[name])
     ax.get_legend().remove()  # the title names the schedule
     ax.set_title(name)
     ax.set_ylim(-0.005, 0.108)
@@ -186,7 +187,7 @@ def make_model():
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-plateau = schedules.ReduceLROnPlateau(LR, factor=0.1, patience=1)
+plateau = ReduceLROnPlateau(LR, factor=0.1, patience=1)
 compared = {
     "constant": schedules.constant(LR),
     "step": schedules.per_epoch(schedules.multistep(LR, milestones=milestones), steps_per_epoch),
@@ -265,7 +266,7 @@ lecture.save(fig, "04_training_comparison.png")
 #   validation accuracy (38–40 % against 35 %). Cosine and linear need only
 #   T, the length of the run, and are the usual defaults.
 # - The schedule is a plain function of the update count t: plot it before
-#   training with it (`schedules.plot`).
+#   training with it (`plots.plot_schedules`).
 
 # %%
 lecture.finish()

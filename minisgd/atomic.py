@@ -49,3 +49,18 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(text)
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (``.<name>.tmp.*``) that a killed save left in ``folder``; return them.
+
+    A save interrupted by Ctrl-C removes its own temporary file; one killed
+    outright (SIGKILL, power loss) cannot, so a resumed run calls this first.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [path for path in folder.glob(".*.tmp.*") if path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed

@@ -65,9 +65,12 @@ class SnapshotEnsemble:
     weights and mode are restored afterwards.
     """
 
-    def __init__(self) -> None:
-        self.snapshots: list[dict[str, np.ndarray]] = []
-        self.model: Any = None
+    def __init__(self, model: Any = None, snapshots: Iterable[dict[str, Any]] = ()) -> None:
+        """An ensemble of ``model`` with the given ``snapshots`` (weights saved earlier, e.g. in a checkpoint)."""
+        self.model: Any = model
+        self.snapshots: list[dict[str, np.ndarray]] = [
+            {name: np.array(to_numpy(value), copy=True) for name, value in weights.items()} for weights in snapshots
+        ]
 
     def add(self, model: Any) -> None:
         """Store a copy of ``model``'s current weights as the next snapshot."""

@@ -16,11 +16,18 @@ average, corrected for its start at 0 (as Adam corrects its moments):
     smoothed_k = avg_k / (1 − β^k)               (k = 1, 2, …; β = 0.98)
 
 The run stops early once smoothed_k > 4 · min(smoothed_1 … smoothed_k) (the
-loss has diverged) or the loss is not finite. The suggested rate is where the
-smoothed loss falls fastest against log(lr) (the steepest descent); the rate
-at the minimum divided by 10 is reported too. (The first 10 and last 5
-points are left out of the steepest-descent search, as fastai does: the
-average starts on a handful of noisy losses, and ends in the blow-up.)
+loss has diverged) or the loss is not finite.
+
+The suggested rate is the rate at the minimum of the smoothed loss divided
+by 10 (fastai's "minimum / 10"); the first 10 points are left out of the
+search for the minimum, since the average there rests on a few noisy losses.
+Two alternatives are reported beside it: the steepest descent of the
+smoothed loss against log(lr) before the minimum, and fastai's "valley", the
+middle of the longest descent before the minimum (:func:`valley_lr`). Both
+sit closer to the edge: with momentum, and with an average that lags the
+losses, the loss answers a rate only some updates after it was used, so the
+curve's features appear at rates higher than the ones that train well. (The
+steepest descent over the whole sweep, the old rule, landed in the blow-up.)
 
 Afterwards the model's weights, its train/eval mode, the optimizer's state
 and schedule, and minisgd's random generator are exactly as they were, so
@@ -50,18 +57,30 @@ class LRRangeTestResult:
 
     ``lrs[i]`` is the rate update i used, ``losses[i]`` the loss of the batch
     that update was computed on (before the update), ``smoothed[i]`` the
-    bias-corrected moving average. ``suggested_lr`` is the steepest descent of
-    ``smoothed`` against log(lr) (see :func:`steepest_descent_lr`); ``min_loss_lr`` is the rate at its minimum
-    divided by 10. ``stopped`` says why the run ended before ``steps`` updates
-    (``None`` when it ran them all).
+    bias-corrected moving average. ``suggested_lr`` is the rate at the minimum
+    of ``smoothed`` (after its first 10 points) divided by 10; the
+    alternatives are ``steepest_lr``, the steepest descent of ``smoothed``
+    against log(lr) before the minimum (:func:`steepest_descent_lr`), and
+    ``valley_lr``, the middle of the longest descent before the minimum
+    (:func:`valley_lr`). ``drop`` is how far the smoothed loss fell, as a
+    fraction of its starting value (a sweep too short to leave a plateau
+    shows a drop near 0). ``stopped`` says why the run ended before
+    ``steps`` updates (``None`` when it ran them all).
     """
 
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray
     suggested_lr: float
-    min_loss_lr: float
+    steepest_lr: float
+    valley_lr: float
+    drop: float
     stopped: str | None = None
+
+    @property
+    def min_loss_lr(self) -> float:
+        """The rate at the minimum divided by 10: the suggestion (a name for the rule)."""
+        return self.suggested_lr
 
     def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
         """Draw loss against lr (log scale) with the suggestions marked.
@@ -77,14 +96,18 @@ class LRRangeTestResult:
         ax.plot(self.lrs, self.losses, color="0.75", lw=1, label="batch loss")
         ax.plot(self.lrs, self.smoothed, color="C0", lw=2, label="smoothed loss (β = 0.98, bias-corrected)")
         if math.isfinite(self.suggested_lr):
-            ax.axvline(self.suggested_lr, color="C3", ls="--", label=f"steepest descent: {self.suggested_lr:.3g}")
-        if math.isfinite(self.min_loss_lr):
-            ax.axvline(self.min_loss_lr, color="C2", ls=":", label=f"minimum / 10: {self.min_loss_lr:.3g}")
+            at = np.interp(np.log(self.suggested_lr), np.log(self.lrs), self.smoothed)
+            ax.plot([self.suggested_lr], [at], "o", color="C3", ms=9, zorder=3,
+                    label=f"suggested (minimum / 10): {self.suggested_lr:.3g}")
+        if math.isfinite(self.steepest_lr):
+            ax.axvline(self.steepest_lr, color="C1", ls="--", label=f"steepest descent: {self.steepest_lr:.3g}")
+        if math.isfinite(self.valley_lr):
+            ax.axvline(self.valley_lr, color="C2", ls=":", label=f"valley: {self.valley_lr:.3g}")
         ax.set_xscale("log")
-        if len(self.smoothed):  # keep the diverging tail from flattening the interesting part
-            best = int(np.argmin(self.smoothed))
+        if len(self.lrs):  # the whole swept range; heights up to where the sweep stops (4 x the minimum)
+            ax.set_xlim(self.lrs[0], self.lrs[-1])
             low = min(self.smoothed.min(), self.losses.min())
-            high = max(self.smoothed[: best + 1].max(), self.losses[0])  # everything up to the minimum
+            high = max(self.losses[0], min(self.smoothed.max(), 4 * self.smoothed.min()))
             margin = 0.05 * (high - low) or 0.1
             ax.set_ylim(low - margin, high + margin)
         ax.set_xlabel("learning rate (log scale)")
@@ -186,14 +209,45 @@ def lr_range_test(
         minisgd.random.set_state(saved_random)
 
     lrs_array, smoothed_array = np.array(lrs), np.array(smoothed)
+    skip = 10 if len(lrs) > 20 else 0  # the average's first points rest on a few noisy losses
+    best = skip + int(np.argmin(smoothed_array[skip:])) if len(lrs) else 0
     return LRRangeTestResult(
         lrs=lrs_array,
         losses=np.array(losses),
         smoothed=smoothed_array,
-        suggested_lr=steepest_descent_lr(lrs_array, smoothed_array),
-        min_loss_lr=float(lrs_array[np.argmin(smoothed_array)] / 10) if len(lrs) else math.nan,
+        suggested_lr=float(lrs_array[best] / 10) if len(lrs) else math.nan,
+        steepest_lr=steepest_descent_lr(lrs_array[: best + 1], smoothed_array[: best + 1]),
+        valley_lr=valley_lr(lrs_array[: best + 1], smoothed_array[: best + 1]),
+        drop=float(1 - smoothed_array[best] / smoothed_array[0]) if len(lrs) else math.nan,
         stopped=stopped,
     )
+
+
+def valley_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:
+    """fastai's "valley": the middle of the longest descent of the smoothed loss, up to its minimum.
+
+    Among the points i <= argmin(smoothed), find the longest chain
+    i_1 < i_2 < … < i_m with smoothed[i_1] > smoothed[i_2] > … > smoothed[i_m]
+    (a longest decreasing subsequence: ``length[i] = 1 + max(length[j])`` over
+    the j < i with smoothed[j] > smoothed[i]). The suggestion is the rate
+    halfway between the chain's first and last points (in index, that is in
+    log(lr), since the ramp is geometric): far enough from the start that the
+    loss is really falling, far enough from the end that it is not about to
+    blow up. NaN for fewer than two points.
+    """
+    if len(lrs) < 2:
+        return math.nan
+    values = np.asarray(smoothed, dtype=np.float64)[: int(np.argmin(smoothed)) + 1]
+    length = np.ones(len(values), dtype=np.int64)
+    first = np.arange(len(values))  # where the longest chain ending at i starts
+    for i in range(1, len(values)):
+        higher = np.flatnonzero(values[:i] > values[i])
+        if len(higher):
+            longest = higher[length[higher] == length[higher].max()]
+            j = longest[-1]  # of the longest chains, the one whose last point is nearest: the descent itself
+            length[i], first[i] = length[j] + 1, first[j]
+    end = int(np.argmax(length))
+    return float(lrs[(first[end] + end) // 2])
 
 
 def steepest_descent_lr(lrs: np.ndarray, smoothed: np.ndarray, skip_start: int = 10, skip_end: int = 5) -> float:

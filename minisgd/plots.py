@@ -1,4 +1,4 @@
-"""Figures of a training run: loss, accuracy and learning rate in one PNG.
+"""Figures: a training run's loss, accuracy and learning rate in one PNG; learning-rate schedules.
 
 matplotlib is imported inside the functions, with the non-interactive Agg
 backend when no display is set, so importing minisgd never opens a window.
@@ -6,9 +6,10 @@ backend when no display is set, so importing minisgd never opens a window.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -84,3 +85,39 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
     for ax in (loss_ax, acc_ax, lr_ax):
         ax.grid(alpha=0.3)
     return save_figure(figure, path)
+
+
+def plot_schedules(
+    *schedules: Callable[[Any], Any], steps: Any = 100, ax: Any = None, labels: Sequence[str] | None = None
+) -> Any:
+    """Draw learning-rate schedules against t; return the axes.
+
+    ``steps`` is the number of updates to draw (t = 0 … steps − 1) or an array
+    of times. Each rate is drawn as a staircase, since lr(t) holds from update t
+    to update t + 1. Each line is labelled with the schedule's repr (a plain
+    function: its name) unless ``labels`` are given; the legend sits under the
+    axes. Draws on ``ax`` when given, else on a new figure.
+    """
+    from minisgd.schedules import evaluate
+
+    if not schedules:
+        raise ValueError("plot_schedules: give at least one schedule")
+    if labels is not None and len(labels) != len(schedules):
+        raise ValueError(f"plot_schedules: labels must hold {len(schedules)} names; got {len(labels)}")
+    if isinstance(steps, numbers.Integral):
+        if steps < 1:
+            raise ValueError(f"plot_schedules: steps must be >= 1; got {steps}")
+        times = np.arange(steps, dtype=np.float64)
+    else:
+        times = np.asarray(steps, dtype=np.float64).ravel()
+    if ax is None:
+        _, ax = pyplot().subplots(figsize=(8, 4.5), layout="constrained")
+    for i, schedule in enumerate(schedules):
+        label = labels[i] if labels is not None else getattr(schedule, "__name__", repr(schedule))
+        ax.plot(times, evaluate(schedule, times), drawstyle="steps-post", label=label)
+    ax.set_xlabel("t (optimizer updates done)")
+    ax.set_ylabel("learning rate")
+    ax.grid(True, alpha=0.3)
+    # Below the axes: the labels (each schedule's repr) are long and would hide the curves.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.15), frameon=False)
+    return ax

@@ -20,7 +20,7 @@ formula ``f(t)`` and prints itself readably::
     (0.1, 0.010000000000000002, 0.001)
 
 Any plain Python callable ``t -> lr`` is a schedule too (``optim.SGD`` takes
-one, and so do :func:`warmup`, :func:`join`, :func:`per_epoch` and :func:`plot`).
+one, and so do :func:`warmup`, :func:`join` and :func:`per_epoch`).
 
 The schedules, their formulas (in each function's docstring) and the library
 schedule each one reproduces:
@@ -41,8 +41,10 @@ schedule each one reproduces:
 ``one_cycle``             PyTorch ``OneCycleLR``
 ``warmup``, ``join``      linear warm-up; optax ``join_schedules``, PyTorch ``SequentialLR``
 ``per_epoch``             an epoch-defined schedule driven per mini-batch
-``ReduceLROnPlateau``     PyTorch ``ReduceLROnPlateau`` (stateful: it reads a metric)
 ========================  ==============================================
+
+The stateful ``ReduceLROnPlateau`` (it reads a metric) lives in
+:mod:`minisgd.plateau`; drawing schedules is ``minisgd.plots.plot_schedules``.
 
 Schedules are host-side bookkeeping (one number per update), so this module
 uses NumPy directly; it never touches tensor data.
@@ -51,14 +53,13 @@ uses NumPy directly; it never touches tensor data.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from minisgd import checks
 
-# Anything callable as lr = f(t): a Schedule, ReduceLROnPlateau, or a plain function.
+# Anything callable as lr = f(t): a Schedule, a ReduceLROnPlateau, or a plain function.
 ScheduleLike = Callable[[Any], Any]
 
 
@@ -613,150 +614,6 @@ def per_epoch(schedule: ScheduleLike, steps_per_epoch: int, fractional: bool = F
     )
 
 
-# ----------------------------------------------------------- reduce on plateau
-class ReduceLROnPlateau:
-    """Cut the rate by ``factor`` when a metric stops improving (PyTorch ``ReduceLROnPlateau``).
-
-    Not a function of t: it reads a metric (say the validation loss), so it
-    keeps state. Call :meth:`step` with the metric after each evaluation; the
-    optimizer calls the object as a schedule and gets the current rate.
-
-    After each metric:
-
-    - it is an improvement when, in mode ``"min"``, metric < best · (1 − threshold)
-      (``threshold_mode="rel"``) or metric < best − threshold (``"abs"``);
-      mode ``"max"`` mirrors this;
-    - ``bad`` counts the evaluations since the last improvement (it is reset to
-      0 during the ``cooldown`` evaluations that follow a cut);
-    - once bad > ``patience``:  lr ← max(lr · factor, min_lr), and a cooldown begins;
-      a cut that would change lr by ``eps`` or less is skipped (PyTorch's 1e-8).
-    """
-
-    def __init__(
-        self,
-        lr: float,
-        mode: str = "min",
-        factor: float = 0.1,
-        patience: int = 10,
-        threshold: float = 1e-4,
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-        threshold_mode: str = "rel",
-        eps: float = 1e-8,
-    ) -> None:
-        _check_lr("ReduceLROnPlateau", "lr", lr)
-        _check_choice("ReduceLROnPlateau", "mode", mode, ("min", "max"))
-        factor = float(factor)
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1); got {factor!r}")
-        self.patience = _check_int("ReduceLROnPlateau", "patience", patience, minimum=0)
-        _check_nonnegative("ReduceLROnPlateau", "threshold", threshold)
-        self.cooldown = _check_int("ReduceLROnPlateau", "cooldown", cooldown, minimum=0)
-        _check_lr("ReduceLROnPlateau", "min_lr", min_lr)
-        _check_choice("ReduceLROnPlateau", "threshold_mode", threshold_mode, ("rel", "abs"))
-        _check_nonnegative("ReduceLROnPlateau", "eps", eps)
-        self.eps = float(eps)
-        self.lr = float(lr)
-        self.mode = mode
-        self.factor = factor
-        self.threshold = float(threshold)
-        self.threshold_mode = threshold_mode
-        self.min_lr = float(min_lr)
-        self.best = math.inf if mode == "min" else -math.inf
-        self.bad_evaluations = 0
-        self.cooldown_left = 0
-
-    def __call__(self, t: Any) -> Any:
-        """The current rate, whatever t is (an array of t gets an array of that rate)."""
-        times = _as_times(t)
-        return self.lr if times.ndim == 0 else np.full(times.shape, self.lr)
-
-    def is_improvement(self, metric: float) -> bool:
-        """True when ``metric`` beats the best so far by more than the threshold."""
-        if self.mode == "min":
-            bar = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
-            return metric < bar
-        bar = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
-        return metric > bar
-
-    def step(self, metric: float) -> float:
-        """Record one evaluation of the metric; return the rate to use from now on."""
-        metric = float(metric)
-        if self.is_improvement(metric):
-            self.best = metric
-            self.bad_evaluations = 0
-        else:
-            self.bad_evaluations += 1
-        if self.cooldown_left > 0:  # resting after a cut: bad evaluations do not count
-            self.cooldown_left -= 1
-            self.bad_evaluations = 0
-        if self.bad_evaluations > self.patience:
-            reduced = max(self.lr * self.factor, self.min_lr)
-            if self.lr - reduced > self.eps:
-                self.lr = reduced
-            self.cooldown_left = self.cooldown
-            self.bad_evaluations = 0
-        return self.lr
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The changing state as arrays (for ``.npz`` checkpoints)."""
-        return {
-            "lr": np.array(self.lr),
-            "best": np.array(self.best),
-            "bad_evaluations": np.array(self.bad_evaluations),
-            "cooldown_left": np.array(self.cooldown_left),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.lr = float(state["lr"])
-        self.best = float(state["best"])
-        self.bad_evaluations = int(state["bad_evaluations"])
-        self.cooldown_left = int(state["cooldown_left"])
-
-    def __repr__(self) -> str:
-        return (
-            f"ReduceLROnPlateau(lr={self.lr!r}, mode={self.mode!r}, factor={self.factor!r}, "
-            f"patience={self.patience}, threshold={self.threshold!r}, cooldown={self.cooldown}, "
-            f"min_lr={self.min_lr!r})"
-        )
-
-
-# ------------------------------------------------------------------- plotting
-def plot(*schedules: ScheduleLike, steps: Any = 100, ax: Any = None, labels: Sequence[str] | None = None) -> Any:
-    """Draw schedules against t with matplotlib; return the axes.
-
-    ``steps`` is the number of updates to draw (t = 0 … steps − 1) or an array
-    of times. Each rate is drawn as a staircase, since f(t) holds from update t
-    to update t + 1. Each line is labelled with the schedule's repr unless
-    ``labels`` are given; the legend sits under the axes. Draws on ``ax`` when
-    given, else on a new figure.
-    """
-    if not schedules:
-        raise ValueError("plot: give at least one schedule")
-    if labels is not None and len(labels) != len(schedules):
-        raise ValueError(f"plot: labels must hold {len(schedules)} names; got {len(labels)}")
-    if isinstance(steps, numbers.Integral):
-        if steps < 1:
-            raise ValueError(f"plot: steps must be >= 1; got {steps}")
-        times = np.arange(steps, dtype=np.float64)
-    else:
-        times = _as_times(steps).ravel()
-    if ax is None:
-        from minisgd.plots import pyplot  # matplotlib, on Agg when there is no display
-
-        _, ax = pyplot().subplots(figsize=(8, 4.5), layout="constrained")
-    for i, schedule in enumerate(schedules):
-        label = labels[i] if labels is not None else _name(schedule)
-        ax.plot(times, evaluate(schedule, times), drawstyle="steps-post", label=label)
-    ax.set_xlabel("t (optimizer updates done)")
-    ax.set_ylabel("learning rate")
-    ax.grid(True, alpha=0.3)
-    # Below the axes: the labels (each schedule's repr) are long and would hide the curves.
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.15), frameon=False)
-    return ax
-
-
 # ------------------------------------------------------------------ checking
 def _as_times(t: Any) -> np.ndarray:
     """``t`` as a float64 array (0-d for one number), checked to be finite and >= 0."""
@@ -777,7 +634,7 @@ def _plain_number(x: float) -> int | float:
 
 def _name(schedule: ScheduleLike) -> str:
     """The repr of a schedule, or the name of a plain function."""
-    if isinstance(schedule, (Schedule, ReduceLROnPlateau)):
+    if isinstance(schedule, Schedule) or hasattr(schedule, "state_dict"):  # a Schedule or a ReduceLROnPlateau
         return repr(schedule)
     return getattr(schedule, "__name__", repr(schedule))
 
@@ -788,20 +645,3 @@ def _check_momentum_range(where: str, base_momentum: Any, max_momentum: Any) -> 
         checks.number(where, name, value, low=0, high=1, high_open=True)
     if base_momentum > max_momentum:
         checks.fail(where, "base_momentum", f"<= max_momentum={max_momentum!r}", base_momentum)
-
-
-# ReduceLROnPlateau (on its way to a module of its own) still calls these names; they are minisgd.checks.
-def _check_lr(where: str, name: str, value: Any) -> None:
-    checks.number(where, name, value, low=0)
-
-
-def _check_nonnegative(where: str, name: str, value: Any) -> None:
-    checks.number(where, name, value, low=0)
-
-
-def _check_int(where: str, name: str, value: Any, minimum: int) -> int:
-    return checks.integer(where, name, value, low=minimum, whole_float=True)
-
-
-def _check_choice(where: str, name: str, value: Any, allowed: Sequence[str]) -> None:
-    checks.choice(where, name, value, allowed)

@@ -104,6 +104,7 @@ def fit(
     on_epoch_end: Callable[[int, History], None] | None = None,
     on_step_end: Callable[[int], None] | None = None,
     progress: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> History:
     """Train ``model`` for epochs ``start_epoch + 1 … epochs`` and return the history.
 
@@ -111,12 +112,16 @@ def fit(
     update count. ``on_epoch_end(epoch, history)`` runs after each epoch (the
     command line saves checkpoints there); ``on_step_end(t)`` after each update
     with the number of updates done so far (snapshot ensembles use it).
-    ``progress=False`` silences the progress bars (tests).
+    ``progress=False`` hides the progress bars. ``log`` receives a one-line
+    summary of each epoch and the divergence message (default: written under
+    the progress bars when they are shown, else nothing).
     """
     if epochs < 1:
         raise ValueError(f"fit: epochs must be >= 1; got {epochs}")
     loss_fn = loss_fn or _default_loss()
     history = history if history is not None else History()
+    if log is None and progress:
+        log = tqdm.write
     for epoch in range(start_epoch + 1, epochs + 1):
         model.train()
         started = time.perf_counter()
@@ -131,11 +136,11 @@ def fit(
                 history.stopped = (
                     f"training stopped at step {len(history.step_loss)} (epoch {epoch}): the loss is "
                     f"{loss_value} with lr={lr:.4g}; the last finite loss was "
-                    f"{'none' if last is None else f'{last:.4g}'}. The learning rate is too large: try a smaller --lr."
+                    f"{'none' if last is None else f'{last:.4g}'}. {_likely_cause(optimizer)}"
                 )
                 bar.close()
-                if progress:
-                    tqdm.write(history.stopped)
+                if log is not None:
+                    log(history.stopped)
                 return history
             optimizer.zero_grad()
             loss.backward()
@@ -163,8 +168,8 @@ def fit(
             scores = evaluate(model, test_loader, loss_fn)
             record.update(test_loss=scores["loss"], test_acc=scores["acc"])
         history.epochs.append(record)
-        if progress:
-            tqdm.write(
+        if log is not None:
+            log(
                 "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f}".format(**record)
                 + (
                     " test_loss={test_loss:.4f} test_acc={test_acc:.4f}".format(**record)
@@ -176,6 +181,14 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
     return history
+
+
+def _likely_cause(optimizer: Any) -> str:
+    """Why a loss most likely diverged: momentum >= 1 (steps never shrink), else a too large learning rate."""
+    momentum = getattr(optimizer, "momentum", 0.0)
+    if isinstance(momentum, (int, float)) and momentum >= 1:
+        return f"Likely cause: momentum={momentum:g} >= 1, so old gradients never fade and the steps grow."
+    return "Likely cause: the learning rate is too large for this model (a smaller one, or a warm-up, helps)."
 
 
 def _synchronize(model: Any) -> None:

@@ -1,7 +1,7 @@
 """``python -m minisgd``: arguments, errors, outputs, resumption.
 
-Most tests call ``cli.main`` in-process on a few hundred synthetic images; one
-runs the real ``python -m minisgd`` in a subprocess.
+Most tests call ``cli.main`` in-process on a few hundred synthetic images; a
+few run the real ``python -m minisgd`` in a subprocess (piped output, as in CI).
 """
 
 import json
@@ -15,6 +15,7 @@ import pytest
 
 from minisgd import cli
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--train-size", "256", "--test-size", "128", "--batch-size", "64", "--quiet"]
 LAST_LINE = re.compile(r"^test_acc=(\d\.\d{4}) test_loss=(\d+\.\d{4})$")
 
@@ -25,18 +26,24 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def python_m_minisgd(*argv, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "minisgd", *argv], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
+
+
 def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "minisgd", "train", *TINY, "--epochs", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
-    )
+    result = python_m_minisgd("train", "--train-size", "256", "--test-size", "128", "--epochs", "1",
+                              "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert LAST_LINE.match(result.stdout.strip().splitlines()[-1])
     for name in ("history.json", "checkpoint.npz", "curves.png"):
         assert (out / name).stat().st_size > 0
     history = json.loads((out / "history.json").read_text())
     assert len(history["step_loss"]) == 4 and history["epochs"][0]["epoch"] == 1
+    # Output that is not a terminal gets no progress bars (without --quiet), but still the epoch lines.
+    assert "batch/s" not in result.stderr and "\r" not in result.stderr and len(result.stderr) < 200
+    assert re.search(r"^epoch 1: train_loss=", result.stdout, re.M)
 
 
 @pytest.mark.parametrize(
@@ -54,18 +61,43 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
         (["train", "--lr", "nan"], "argument --lr: must be a finite number >= 0; got nan"),
         (["train", "--seed", "-3"], "argument --seed: must be an integer >= 0; got -3"),
         (["train", "--warmup-steps", "-1"], "argument --warmup-steps: must be an integer >= 0; got -1"),
-        (["train", "--schedule", "cosine", "--snapshots", *TINY], "--snapshots needs a schedule with cycles"),
-        (["train", "--model", "lenet", "--batch-norm", *TINY], "--batch-norm applies to --model small-vgg only"),
-        (["train", "--schedule", "multistep", "--milestones", "3", "2", *TINY], "milestones"),
+        (["train", "--gamma", "0", "--schedule", "step"], "--gamma must be > 0; got 0.0"),
+        (["train", "--gamma", "inf"], "argument --gamma: must be a finite number; got inf"),
+        (["train", "--momentum", "1.5"], "--momentum must be in [0, 1); got 1.5"),
+        (["train", "--momentum", "1"], "--momentum must be in [0, 1); got 1.0"),
+        (["train", "--nesterov", "--momentum", "0"], "--momentum must be > 0 with nesterov; got 0.0"),
+        (["train", "--schedule", "multistep", "--milestones", "3", "1"],
+         "--milestones must be strictly increasing; got [3, 1]"),
+        (["train", "--schedule", "snapshot", "--cycles", "9", "--epochs", "2"],
+         "--cycles must be an integer in [1, 2]; got 9"),
+        (["train", "--schedule", "reduce-on-plateau", "--factor", "1.5"], "--factor must be in (0, 1); got 1.5"),
+        (["train", "--schedule", "polynomial", "--power", "0"], "--power must be > 0; got 0.0"),
+        (["train", "--schedule", "cosine", "--min-lr", "0.5"], "--min-lr must be <= lr (0.05); got 0.5"),
+        (["train", "--schedule", "cosine", "--snapshots"], "--snapshots must be used with a schedule with cycles"),
+        (["train", "--model", "lenet", "--batch-norm"], "--batch-norm applies to model 'small-vgg' only"),
+        (["train", "--ep", "3"], "unrecognized arguments: --ep 3"),
         (["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--start-lr must be > 0 and below --end-lr"),
+        (["lr-find", "--steps", "1"], "argument --steps: must be an integer >= 10; got 1"),
+        (["lr-find", "--momentum", "1.5"], "--momentum must be in [0, 1); got 1.5"),
+        (["schedules", "--schedule", "step", "--gamma", "-1"], "--gamma must be > 0; got -1.0"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_code_2(capsys, tmp_path, argv, message):
-    code, out, err = run(capsys, *argv, *(["--out", str(tmp_path / "x")] if argv[0] == "train" else []))
+    out = ["--out", str(tmp_path / "x" / ("x.png" if argv[0] != "train" else ""))]
+    code, stdout, err = run(capsys, *argv, *out)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("minisgd: error: ") and message in lines[0], err
+    assert "Traceback" not in err and stdout == ""  # refused before anything was loaded or trained
     assert not (tmp_path / "x").exists()
+
+
+def test_out_pointing_to_a_file_is_refused_before_training(capsys, tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    code, out, err = run(capsys, "train", *TINY, "--out", str(existing))
+    assert code == 2 and "--out must be a folder for the run's files" in err and str(existing) in err
+    assert out == "" and existing.read_text() == "keep me"
 
 
 def test_cifar10_without_files_says_where_to_put_them(capsys, tmp_path):
@@ -82,56 +114,136 @@ def test_a_new_run_never_overwrites_an_earlier_one(capsys, tmp_path):
     assert run(capsys, "train", *TINY, "--epochs", "1", "--out", str(out))[0] == 0
     before = {name: (out / name).read_bytes() for name in ("history.json", "checkpoint.npz", "curves.png")}
     code, _, err = run(capsys, "train", *TINY, "--epochs", "1", "--lr", "0.2", "--out", str(out))
-    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert code == 2 and "already holds a run" in err and "resuming" in err
     assert {name: (out / name).read_bytes() for name in before} == before
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(capsys, tmp_path):
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    common = [*TINY, "--schedule", "sgdr", "--t0", "1", "--t-mult", "2"]
-    assert run(capsys, "train", *common, "--epochs", "3", "--out", str(straight))[0] == 0
-    assert run(capsys, "train", *common, "--epochs", "2", "--out", str(split))[0] == 0
-    code, out, _ = run(capsys, "train", "--resume", str(split / "checkpoint.npz"), "--epochs", "3", "--quiet")
-    assert code == 0 and LAST_LINE.match(out.strip().splitlines()[-1])
+def test_the_default_run_folder_is_under_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "train", *TINY, "--epochs", "1")
+    assert code == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("lenet-synthetic-") and (folder / "curves.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing in the current folder itself
+    code, out, _ = run(capsys, "lr-find", "--train-size", "128", "--batch-size", "32", "--steps", "10")
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    assert len(list((tmp_path / "runs").glob("lr-find-lenet-synthetic-*.png"))) == 1
 
+
+def test_resume_accepts_the_run_folder_and_continues_exactly_with_its_snapshots(capsys, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    common = [*TINY, "--schedule", "sgdr", "--t0", "1", "--t-mult", "1", "--snapshots"]
+    code, expected_out, _ = run(capsys, "train", *common, "--epochs", "3", "--out", str(straight))
+    assert code == 0
+    assert run(capsys, "train", *common, "--epochs", "2", "--out", str(split))[0] == 0
+    # sgdr has no horizon: the same run may go on for more epochs, on the same schedule.
+    code, out, _ = run(capsys, "train", "--resume", str(split), "--epochs", "3")
+    assert code == 0 and "resuming after epoch 2 of 3" in out
+
+    assert out.strip().splitlines()[-2:] == expected_out.strip().splitlines()[-2:]  # ensemble and final line
+    assert re.search(r"snapshot ensemble of 3 models: test_acc=\d\.\d{4} \(single model \d\.\d{4}\)", out)
     expected = json.loads((straight / "history.json").read_text())
     resumed = json.loads((split / "history.json").read_text())
     assert resumed["step_loss"] == expected["step_loss"] and resumed["step_lr"] == expected["step_lr"]
+    assert resumed["snapshot_test_acc"] == expected["snapshot_test_acc"] is not None
     with np.load(straight / "checkpoint.npz") as a, np.load(split / "checkpoint.npz") as b:
+        assert sorted(a.files) == sorted(b.files) and "snapshot.2/0.weight" in a.files
         for name in a.files:
-            if name.startswith(("model/", "optimizer/")):
+            if name not in ("history", "meta"):  # they hold seconds and images per second
                 np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def test_resume_with_another_model_names_the_keys(capsys, tmp_path):
+def test_resume_keeps_reduce_on_plateau_state(capsys, tmp_path):
+    # A rate so small that the test loss improves by less than the 1e-4 relative threshold:
+    # with patience 0 every epoch after the first cuts the rate by --factor.
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    common = [*TINY, "--schedule", "reduce-on-plateau", "--lr", "1e-6", "--patience", "0", "--factor", "0.5",
+              "--warmup-steps", "2"]
+    assert run(capsys, "train", *common, "--epochs", "4", "--out", str(straight))[0] == 0
+    assert run(capsys, "train", *common, "--epochs", "3", "--out", str(split))[0] == 0
+    assert run(capsys, "train", "--resume", str(split / "checkpoint.npz"), "--epochs", "4", "--quiet")[0] == 0
+    expected = json.loads((straight / "history.json").read_text())["step_lr"]
+    resumed = json.loads((split / "history.json").read_text())["step_lr"]
+    # Written out: warm-up over 2 updates from 0; the loss first fails to improve after epoch 2, so from
+    # epoch 3 on the rate is 1e-6 · 0.5^(epoch − 2), 4 updates an epoch.
+    by_hand = [0.0, 0.5e-6, 1e-6, 1e-6] + [1e-6 * 0.5**k for k in (0, 1, 2) for _ in range(4)]
+    np.testing.assert_allclose(expected, by_hand, rtol=1e-12)
+    assert resumed == expected
+
+
+def test_resume_refuses_to_stretch_a_schedule_with_a_horizon(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", *TINY, "--epochs", "2", "--out", str(out))[0] == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    code, _, err = run(capsys, "train", "--resume", str(out), "--epochs", "4")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--epochs: this run's cosine schedule was built for 2 epochs" in err and "start a new run" in err
+    assert (out / "checkpoint.npz").read_bytes() == before
+    # Resuming a finished run without --epochs scores and prints it again, identically.
+    code, out_text, _ = run(capsys, "train", "--resume", str(out))
+    assert code == 0 and LAST_LINE.match(out_text.strip().splitlines()[-1])
+
+
+def test_resume_refuses_other_settings_and_foreign_files(capsys, tmp_path):
     out = tmp_path / "run"
     assert run(capsys, "train", *TINY, "--epochs", "1", "--out", str(out))[0] == 0
-    code, _, err = run(
-        capsys, "train", "--resume", str(out / "checkpoint.npz"), "--model", "small-vgg", "--epochs", "2"
-    )
-    assert code == 2 and "does not fit this model" in err and "weight" in err
-    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "train", "--resume", str(out), "--lr", "0.1", "--epochs", "2")
+    assert code == 2 and "--lr cannot be given with --resume" in err
+    code, _, err = run(capsys, "train", "--resume", str(tmp_path / "nowhere"))
+    assert code == 2 and "does not exist" in err
 
-
-def test_resume_from_a_corrupt_checkpoint(capsys, tmp_path):
-    bad = tmp_path / "checkpoint.npz"
+    pickled = tmp_path / "objects.npz"
+    np.savez(pickled, a=np.array([{"x": 1}], dtype=object))
+    bad = tmp_path / "zeros.npz"
     bad.write_bytes(b"\x00" * 100)
-    code, _, err = run(capsys, "train", "--resume", str(bad), "--epochs", "2")
-    assert code == 2 and "corrupt" in err and bad.read_bytes() == b"\x00" * 100
+    for path in (pickled, bad):
+        code, _, err = run(capsys, "train", "--resume", str(path))
+        assert code == 2 and "is not a minisgd checkpoint" in err and "allow_pickle" not in err
+        assert len(err.strip().splitlines()) == 1
+    assert bad.read_bytes() == b"\x00" * 100
 
 
-def test_snapshot_ensemble_is_reported(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", *TINY, "--epochs", "3", "--schedule", "sgdr", "--t0", "1", "--t-mult", "2",
+@pytest.mark.filterwarnings("error")  # NumPy's overflow warnings must not reach the user
+def test_a_diverging_run_tells_the_truth(capsys, tmp_path):
+    # From the first step: no epoch ends, so no checkpoint exists, and none may be named.
+    code, _, err = run(capsys, "train", *TINY, "--epochs", "2", "--lr", "1000", "--out", str(tmp_path / "early"))
+    assert code == 1
+    assert re.search(r"training stopped at step \d+ \(epoch 1\): the loss is (nan|inf) with lr=", err)
+    assert "learning rate is too large" in err and "smaller --lr (now 1000)" in err
+    assert "no checkpoint was written" in err and "--resume" not in err and "checkpoint.npz" not in err
+    assert sorted(p.name for p in (tmp_path / "early").iterdir()) == ["curves.png", "history.json"]
+
+    # In the second epoch (step schedule: 0.01, then ×1e5): the first epoch's checkpoint is the last good one.
+    later = tmp_path / "later"
+    code, _, err = run(capsys, "train", *TINY, "--epochs", "2", "--lr", "0.01", "--schedule", "step",
+                       "--gamma", "1e5", "--out", str(later))
+    assert code == 1 and "(epoch 2)" in err and "lr=1000" in err
+    assert f"{later / 'checkpoint.npz'} holds epoch 1, the last good weights" in err
+    assert "would repeat the same updates and diverge again" in err
+    assert sorted(p.name for p in later.iterdir()) == ["checkpoint.npz", "curves.png", "history.json"]
+
+
+def test_snapshot_ensemble_of_one_model_says_model(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", *TINY, "--epochs", "2", "--schedule", "sgdr", "--t0", "1", "--t-mult", "2",
                        "--snapshots", "--out", str(tmp_path / "run"))
-    assert code == 0
-    assert re.search(r"snapshot ensemble of 2 models: test_acc=\d\.\d{4} \(single model \d\.\d{4}\)", out)
-    assert json.loads((tmp_path / "run" / "history.json").read_text())["snapshot_test_acc"] is not None
+    assert code == 0 and "snapshot ensemble of 1 model: " in out
 
 
-def test_lr_find_and_schedules_save_their_plots(capsys, tmp_path):
-    code, out, _ = run(capsys, "lr-find", "--train-size", "256", "--steps", "12", "--out", str(tmp_path / "lr.png"))
-    assert code == 0 and re.search(r"suggested_lr=\d", out) and (tmp_path / "lr.png").stat().st_size > 0
-    code, out, _ = run(capsys, "schedules", "--schedule", "step", "sgdr", "one-cycle", "--out", str(tmp_path / "s.png"))
+def test_lr_find_prints_its_suggestion_alternatives_and_why_it_stopped(capsys, tmp_path):
+    code, out, _ = run(capsys, "lr-find", "--train-size", "256", "--steps", "12", "--model", "small-vgg",
+                       "--batch-norm", "--out", str(tmp_path / "lr.png"))
+    assert code == 0 and (tmp_path / "lr.png").stat().st_size > 0
+    assert re.search(r"swept \d+ updates from lr=1e-05; (stopped early: .+|ran all of them, up to lr=10)", out)
+    assert re.search(r"suggested lr [\d.e+-]+ \(the smoothed loss's minimum, at lr=[\d.e+-]+, divided by 10\); "
+                     r"alternatives: steepest descent before the minimum [\d.e+-]+, valley [\d.e+-]+", out)
+    assert re.search(r"^suggested_lr=\d", out.strip().splitlines()[-1])
+
+
+def test_schedules_draws_every_schedule_of_the_library(capsys, tmp_path):
+    from minisgd import recipe
+
+    code, out, _ = run(capsys, "schedules", "--schedule", *recipe.SCHEDULES, "--warmup-steps", "5",
+                       "--out", str(tmp_path / "s.png"))
     assert code == 0 and (tmp_path / "s.png").stat().st_size > 0
 
 

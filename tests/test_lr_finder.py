@@ -13,7 +13,7 @@ import pytest
 
 import minisgd
 from minisgd import nn, optim, schedules
-from minisgd.lr_finder import lr_range_test, steepest_descent_lr
+from minisgd.lr_finder import lr_range_test, steepest_descent_lr, valley_lr
 
 
 def blobs(rng, n=96):
@@ -62,8 +62,10 @@ def test_ramp_and_smoothing_follow_their_formulas(rng):
     assert result.smoothed[0] == pytest.approx(result.losses[0], rel=1e-12)  # the correction removes the start at 0
     # The first loss is that of the untouched model on the first batch.
     assert result.losses[0] == pytest.approx(numpy_cross_entropy(initial, features[:16], labels[:16]), rel=1e-5)
-    assert result.min_loss_lr == pytest.approx(result.lrs[np.argmin(result.smoothed)] / 10, rel=1e-12)
-    assert result.lrs[0] <= result.suggested_lr <= result.lrs[-1]
+    # The suggestion: the rate at the smoothed minimum, searched after the first 10 points, divided by 10.
+    best = 10 + int(np.argmin(result.smoothed[10:]))
+    assert result.suggested_lr == pytest.approx(result.lrs[best] / 10, rel=1e-12)
+    assert result.drop == pytest.approx(1 - result.smoothed[best] / result.smoothed[0], rel=1e-12)
 
 
 def test_leaves_model_optimizer_and_random_state_as_they_were(rng):
@@ -137,6 +139,31 @@ def test_steepest_descent_lr_on_a_known_curve():
     assert math.isnan(steepest_descent_lr(lrs[:1], np.ones(1)))
 
 
+def test_valley_is_the_middle_of_the_longest_descent_before_the_minimum():
+    lrs = np.logspace(-5, 1, 100)
+    flat = np.full(20, 2.0)  # a plateau: no descent there
+    fall = np.linspace(1.99, 0.5, 41)  # points 20 … 60 fall steadily
+    blow_up = 0.5 + np.linspace(0.01, 3, 39) ** 2  # points 61 … 99 rise
+    smoothed = np.concatenate([flat, fall, blow_up])
+    # The longest strictly descending chain holds one plateau point, then 20 … 60; of the equally long
+    # chains the one starting at the latest plateau point, 19, is taken.
+    assert valley_lr(lrs, smoothed) == lrs[(19 + 60) // 2]
+    # A later, longer fall after the minimum is never chosen: the search ends at the minimum.
+    later = np.concatenate([smoothed[:61], np.linspace(0.9, 0.6, 39)])
+    assert valley_lr(lrs, later) == lrs[(19 + 60) // 2]
+    assert math.isnan(valley_lr(lrs[:1], np.ones(1)))
+
+
+def test_suggestion_never_lies_in_the_blow_up(rng):
+    features, labels = blobs(rng)
+    model = small_net()
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    result = lr_range_test(model, optimizer, batches_of(features, labels), start_lr=1e-4, end_lr=1e3, steps=80)
+    best = result.lrs[10 + np.argmin(result.smoothed[10:])]
+    assert result.suggested_lr == pytest.approx(best / 10)
+    assert result.steepest_lr <= best and result.valley_lr <= best
+
+
 def test_a_one_shot_iterator_that_runs_out(rng):
     features, labels = blobs(rng)
     model = small_net()
@@ -156,7 +183,8 @@ def test_plot(rng, tmp_path):
     assert ax.get_xscale() == "log"
     labels_drawn = [line.get_label() for line in ax.get_lines()]
     assert labels_drawn[:2] == ["batch loss", "smoothed loss (β = 0.98, bias-corrected)"]
-    assert any(label.startswith("steepest descent") for label in labels_drawn)
+    assert any(label.startswith("suggested (minimum / 10): ") for label in labels_drawn)
+    assert ax.get_xlim() == pytest.approx((result.lrs[0], result.lrs[-1]))  # the whole sweep, not a stub
 
 
 @pytest.mark.parametrize(

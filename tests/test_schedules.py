@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from minisgd import schedules
+from minisgd.plateau import ReduceLROnPlateau
+from minisgd.plots import plot_schedules
 
 REL = 1e-12  # closed forms agree to rounding
 
@@ -374,7 +376,7 @@ def test_evaluate_plain_callables_on_arrays():
 
 # -------------------------------------------------------- reduce on plateau
 def test_reduce_on_plateau_by_hand():
-    s = schedules.ReduceLROnPlateau(1.0, patience=2, factor=0.5, cooldown=1, min_lr=0.2)
+    s = ReduceLROnPlateau(1.0, patience=2, factor=0.5, cooldown=1, min_lr=0.2)
     metrics = [5, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]
     # best 4 after the 2nd value; bad count 1, 2, 3 (> patience) → cut at the 5th value;
     # one cooldown evaluation, then bad 1, 2, 3 → cut at the 9th; next cut would go below 0.2.
@@ -388,19 +390,19 @@ def test_reduce_on_plateau_by_hand():
 
 
 def test_reduce_on_plateau_threshold_and_max_mode():
-    s = schedules.ReduceLROnPlateau(1.0, patience=0, threshold=0.1)
+    s = ReduceLROnPlateau(1.0, patience=0, threshold=0.1)
     s.step(10.0)
     assert s.step(9.5) == 0.1  # 9.5 is not below 10·(1 − 0.1) = 9: not an improvement
-    up = schedules.ReduceLROnPlateau(1.0, mode="max", patience=0, threshold=0.5, threshold_mode="abs")
+    up = ReduceLROnPlateau(1.0, mode="max", patience=0, threshold=0.5, threshold_mode="abs")
     up.step(1.0)
     assert up.step(1.6) == 1.0 and up.step(2.0) == 0.1  # 2.0 < 1.6 + 0.5
 
 
 def test_reduce_on_plateau_state_round_trip():
-    a = schedules.ReduceLROnPlateau(0.1, patience=1, cooldown=2)
+    a = ReduceLROnPlateau(0.1, patience=1, cooldown=2)
     for m in [3, 2, 2, 2]:
         a.step(m)
-    b = schedules.ReduceLROnPlateau(0.1, patience=1, cooldown=2)
+    b = ReduceLROnPlateau(0.1, patience=1, cooldown=2)
     b.load_state_dict(a.state_dict())
     for m in [2, 2, 2, 2, 1, 1, 1]:
         assert a.step(m) == b.step(m)
@@ -415,7 +417,7 @@ def test_reprs_name_the_function_and_its_arguments():
 
 
 def test_plot_draws_every_schedule(tmp_path):
-    ax = schedules.plot(
+    ax = plot_schedules(
         schedules.cosine(0.1, 100), schedules.sgdr(0.1, t0=10, t_mult=2), lambda t: 0.05, steps=100
     )
     lines = ax.get_lines()
@@ -488,8 +490,8 @@ BAD = [
         dict(schedule=schedules.constant(0.1), steps_per_epoch=0),
         "steps_per_epoch must be an integer >= 1; got 0",
     ),
-    (schedules.ReduceLROnPlateau, dict(lr=0.1, factor=1.5), r"factor must be in \(0, 1\); got 1.5"),
-    (schedules.ReduceLROnPlateau, dict(lr=0.1, mode="lowest"), "mode must be one of 'min', 'max'; got 'lowest'"),
+    (ReduceLROnPlateau, dict(lr=0.1, factor=1.5), r"factor must be in \(0, 1\); got 1.5"),
+    (ReduceLROnPlateau, dict(lr=0.1, mode="lowest"), "mode must be one of 'min', 'max'; got 'lowest'"),
 ]
 
 
@@ -614,7 +616,7 @@ def test_reduce_on_plateau_matches_pytorch(rng):
         param = torch.nn.Parameter(torch.zeros(1))
         optimizer = torch.optim.SGD([param], lr=1.0)
         theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **setting)
-        ours = schedules.ReduceLROnPlateau(1.0, **setting)
+        ours = ReduceLROnPlateau(1.0, **setting)
         for metric in metrics:
             theirs.step(float(metric))
             assert ours.step(metric) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-12)

@@ -158,7 +158,7 @@ def test_corrupt_and_truncated_checkpoints_get_clear_errors(tmp_path):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a checkpoint at all")
     for bad in (truncated, garbage):
-        with pytest.raises(checkpoint.CheckpointError, match="corrupt or not a minisgd checkpoint"):
+        with pytest.raises(checkpoint.CheckpointError, match="is not a minisgd checkpoint"):
             checkpoint.load_checkpoint(bad)
     with pytest.raises(checkpoint.CheckpointError, match="does not exist"):
         checkpoint.load_checkpoint(tmp_path / "missing.npz")
