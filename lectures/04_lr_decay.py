@@ -46,9 +46,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import nn, optim, schedules
-from minisgd.data import DataLoader, transforms
-from minisgd.plateau import ReduceLROnPlateau
+from minisgd import nn, optim, recipe, schedules
+from minisgd.data import DataLoader
 from minisgd.plots import moving_average, plot_schedules
 from minisgd.train import evaluate, fit
 
@@ -58,7 +57,7 @@ if args.smoke:
 elif args.full:
     N_TRAIN, N_VAL, EPOCHS = 10_000, 2_000, 40
 else:
-    N_TRAIN, N_VAL, EPOCHS = 2_000, 1_000, 12
+    N_TRAIN, N_VAL, EPOCHS = 1_500, 500, 9
 BATCH_SIZE = 64
 LR = 0.02  # α₀, the same for every schedule
 
@@ -160,22 +159,24 @@ for schedule in others.values():
 #
 # Every run starts from the same weights (`minisgd.random.manual_seed`) and sees
 # the same mini-batches (the loader's `seed`); only the schedule differs.
-# SGD with momentum 0.9, α₀ = 0.02:
+# SGD with momentum 0.9, α₀ = 0.02. The loaders and the schedules come from
+# `minisgd.recipe`, as in `python -m minisgd train` (schedule times in epochs,
+# turned into updates by `recipe.build_schedule`):
 #
 # - `step`: the slide's 30/60/90 out of 100 epochs, scaled to this run's length
-#   (×0.1 after 30 %, 60 % and 90 % of the epochs), changed once per epoch with
-#   `schedules.per_epoch`;
+#   (×0.1 after 30 %, 60 % and 90 % of the epochs, rounded to whole epochs);
 # - `cosine`, `linear`: T = all the updates of the run, changed every update;
 # - `sgdr`, `one_cycle`: for comparison;
 # - `ReduceLROnPlateau`: ×0.1 when the validation loss has not improved for one epoch.
 
 # %%
 train_set, val_set, data_name = lecture.images(args, N_TRAIN, N_VAL)  # --data-dir: CIFAR-10; else built-in
-mean, std = transforms.channel_stats(train_set.data)  # from the training images only
-to_input = transforms.image_transforms(mean, std)  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
-val_loader = DataLoader(val_set, batch_size=1000, transform=to_input)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# training images' channel statistics, the training batches shuffled from seed 0.
+train_loader, val_loader = recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)
+to_input = val_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
 train_eval_loader = DataLoader(train_set, batch_size=1000, transform=to_input)
-steps_per_epoch = math.ceil(len(train_set) / BATCH_SIZE)
+steps_per_epoch = len(train_loader)
 total = EPOCHS * steps_per_epoch
 milestones = [round(EPOCHS * f) for f in (0.3, 0.6, 0.9)]
 print(f"\ndata: {data_name}; {EPOCHS} epochs of "
@@ -187,21 +188,26 @@ def make_model():
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-plateau = ReduceLROnPlateau(LR, factor=0.1, patience=1)
+def schedule(name, **settings):
+    """The recipe's schedule `name` for this run: times in epochs, turned into updates."""
+    return recipe.build_schedule(name, lr=LR, epochs=EPOCHS, steps_per_epoch=steps_per_epoch, **settings)
+
+
 compared = {
-    "constant": schedules.constant(LR),
-    "step": schedules.per_epoch(schedules.multistep(LR, milestones=milestones), steps_per_epoch),
-    "cosine": schedules.cosine(LR, total_steps=total),
-    "linear": schedules.linear(LR, total_steps=total),
-    "sgdr (3 cycles)": schedules.sgdr(LR, t0=math.ceil(total / 3)),
-    "one_cycle": schedules.one_cycle(LR, total_steps=total),
-    "plateau": plateau,
+    "constant": schedule("constant"),
+    "step": schedule("multistep", milestones=milestones, gamma=0.1),
+    "cosine": schedule("cosine"),
+    "linear": schedule("linear"),
+    "sgdr (3 cycles)": schedule("sgdr", t0=EPOCHS // 3, t_mult=1),
+    "one_cycle": schedule("one-cycle"),
+    "plateau": schedule("reduce-on-plateau", factor=0.1, patience=1),
 }
+plateau = compared["plateau"]  # a ReduceLROnPlateau: it reads the validation loss after every epoch
 results = {}
 for name, schedule in compared.items():
     model = make_model()
     optimizer = optim.SGD(model.parameters(), lr=schedule, momentum=0.9)
-    loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+    loader = recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)[0]  # the same batches
     on_epoch_end = None
     if schedule is plateau:  # it reads the validation loss after every epoch
         on_epoch_end = lambda epoch, history: plateau.step(history.epochs[-1]["test_loss"])  # noqa: E731

@@ -52,8 +52,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import nn, optim
-from minisgd.data import DataLoader, transforms
+from minisgd import nn, optim, recipe
+from minisgd.data import DataLoader
 from minisgd.lr_finder import lr_range_test
 from minisgd.nn import functional as F
 from minisgd.train import evaluate, fit
@@ -64,14 +64,22 @@ if args.smoke:
 elif args.full:
     N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 10_000, 2_000, 100, 5, 40
 else:
-    N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 4_000, 1_000, 100, 4, 12
+    N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 3_000, 1_000, 100, 4, 12
 N_SMALL, OVERFIT_EPOCHS = 100, 30  # the sample to overfit, and for how long
 BATCH_SIZE = 64
 
 train_set, val_set, data_name = lecture.images(args, N_TRAIN, N_VAL)  # --data-dir: CIFAR-10; else built-in
-mean, std = transforms.channel_stats(train_set.data)  # from the training images only
-to_input = transforms.image_transforms(mean, std)  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
-val_loader = DataLoader(val_set, batch_size=1000, transform=to_input)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# training images' channel statistics, the training batches shuffled from seed 0.
+_, val_loader = recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)
+to_input = val_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
+
+
+def batches():
+    """A fresh training loader: every run sees the same mini-batches."""
+    return recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)[0]
+
+
 print(f"data: {data_name}, {len(train_set.classes)} classes: "
       f"{', '.join(train_set.classes)}")
 
@@ -160,7 +168,7 @@ def train_iterations(lr, iterations):
     """Mini-batch losses of `iterations` updates of SGD (momentum 0.9) at rate lr, from the same start."""
     model = make_model()
     optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+    loader = batches()
     losses = []
     while len(losses) < iterations:
         for x, y in loader:
@@ -222,7 +230,7 @@ lecture.save(fig, "06_lr_sweep.png")
 # %%
 model = make_model()
 optimizer = optim.SGD(model.parameters(), lr=chosen_lr, momentum=0.9)
-loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+loader = batches()
 finder = lr_range_test(model, optimizer, loader, start_lr=1e-4, end_lr=1.0, steps=100)
 print("\nLR range test: rates from 1e-4 to 1 over 100 batches")
 print(f"  steepest descent at lr = {finder.suggested_lr:.3g}; minimum / 10 = {finder.min_loss_lr:.3g}")
@@ -267,7 +275,7 @@ lecture.save(fig, "06_lr_range_test.png")
 # %%
 model = make_model()
 optimizer = optim.SGD(model.parameters(), lr=chosen_lr, momentum=0.9)
-loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+loader = batches()
 history = fit(model, loader, optimizer, epochs=SHORT, test_loader=val_loader, progress=False)
 gain = history.epochs[-1]["test_acc"] - history.epochs[-2]["test_acc"]
 print(f"\nshort run, {SHORT} epochs at lr = {chosen_lr:g}:")

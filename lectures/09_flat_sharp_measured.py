@@ -56,8 +56,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import landscape, nn, optim, schedules
-from minisgd.data import DataLoader, transforms
+from minisgd import landscape, nn, optim, recipe, schedules
+from minisgd.data import DataLoader
 from minisgd.nn import functional as F
 from minisgd.train import evaluate, fit
 
@@ -91,9 +91,10 @@ LR, MOMENTUM, RADIUS = 0.02, 0.9, 0.5
 
 # %%
 train_set, test_set, data_name = lecture.images(args, N_TRAIN, N_TEST)
-mean, std = transforms.channel_stats(train_set.data)
-to_input = transforms.image_transforms(mean, std)
-test_loader = DataLoader(test_set, batch_size=1000, transform=to_input)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# training images' channel statistics, the training batches shuffled from seed 0 (the same batches for every run).
+_, test_loader = recipe.build_loaders(train_set, test_set, seed=0)
+to_input = test_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
 train_eval_loader = DataLoader(train_set, batch_size=1000, transform=to_input)
 x_probe, y_probe = next(iter(DataLoader(train_set, batch_size=PROBE, shuffle=True, seed=1, transform=to_input)))
 print(f"data: {data_name}; {EPOCHS} epochs; curvature measured on {len(y_probe)} training images")
@@ -114,7 +115,7 @@ def make_model():
 def train(batch_size, schedule_of, swa=False):
     """Train a fresh network; schedule_of(total updates) gives the rate. Returns (model, SWA average or None)."""
     model = make_model()
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=0, transform=to_input)
+    loader, _ = recipe.build_loaders(train_set, test_set, batch_size=batch_size, seed=0)
     total = EPOCHS * len(loader)
     optimizer = optim.SGD(model.parameters(), lr=schedule_of(total), momentum=MOMENTUM)
     average = AveragedModel(model) if swa and AveragedModel is not None else None

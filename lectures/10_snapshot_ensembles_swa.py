@@ -49,8 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import nn, optim, schedules
-from minisgd.data import DataLoader, transforms
+from minisgd import nn, optim, recipe, schedules
 from minisgd.ensemble import SnapshotEnsemble, cycle_ends
 from minisgd.train import evaluate, fit
 
@@ -62,7 +61,7 @@ except ImportError:  # a minisgd without stochastic weight averaging: the SWA re
 args = lecture.start("Snapshot ensembles and SWA: ensemble accuracy against snapshots, at one run's budget.",
                      data_dir=True)
 N_TRAIN, N_TEST, EPOCHS, CYCLES = lecture.sizes(
-    args, smoke=(600, 300, 3, 3), default=(4_000, 1_000, 10, 5), full=(None, None, 40, 8)
+    args, smoke=(600, 300, 3, 3), default=(2_500, 1_000, 8, 4), full=(None, None, 40, 8)
 )
 BATCH_SIZE, LR, SWA_LR, MOMENTUM = 64, 0.05, 0.01, 0.9
 
@@ -75,9 +74,9 @@ BATCH_SIZE, LR, SWA_LR, MOMENTUM = 64, 0.05, 0.01, 0.9
 
 # %%
 train_set, test_set, data_name = lecture.images(args, N_TRAIN, N_TEST)
-mean, std = transforms.channel_stats(train_set.data)
-to_input = transforms.image_transforms(mean, std)
-test_loader = DataLoader(test_set, batch_size=1000, transform=to_input)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# training images' channel statistics, the training batches shuffled from seed 0.
+_, test_loader = recipe.build_loaders(train_set, test_set, batch_size=BATCH_SIZE, seed=0)
 
 
 def make_model():
@@ -86,7 +85,8 @@ def make_model():
 
 
 def batches():
-    return DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+    """A fresh training loader: every run sees the same mini-batches."""
+    return recipe.build_loaders(train_set, test_set, batch_size=BATCH_SIZE, seed=0)[0]
 
 
 steps_per_epoch = len(batches())
