@@ -33,8 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minisgd  # noqa: E402
-from minisgd import data, models, optim, schedules  # noqa: E402
-from minisgd.data.cifar import load_batch  # noqa: E402
+from minisgd import data, models, optim, recipe, schedules  # noqa: E402
 from minisgd.optim.swa_utils import AveragedModel, swa_schedule, update_bn  # noqa: E402
 from minisgd.train import evaluate, fit  # noqa: E402
 
@@ -44,21 +43,14 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "swa")
 def load(
     dataset: str, data_dir: str | None, seed: int, batch_size: int, sizes: tuple[int, int] = (10_000, 2_000)
 ) -> tuple[data.DataLoader, data.DataLoader]:
-    if dataset == "synthetic":
-        train = data.SyntheticShapes(train=True, n_samples=sizes[0], seed=seed)
-        test = data.SyntheticShapes(train=False, n_samples=sizes[1], seed=seed)
-    else:  # the batch files that are there: the shared subset has data_batch_1 … 4 and test_batch
-        folder = Path(data_dir or data.default_root()).expanduser() / "cifar-10-batches-py"
-        train_files = sorted(folder.glob("data_batch_*"))
-        if not train_files or not (folder / "test_batch").is_file():
-            raise data.DatasetNotFoundError(f"no data_batch_* and test_batch files in {folder}")
-        train = data.ArrayDataset(*map(np.concatenate, zip(*[load_batch(f) for f in train_files])))
-        test = data.ArrayDataset(*load_batch(folder / "test_batch"))
-    mean, std = data.transforms.channel_stats(train.data)
-    transform = data.transforms.image_transforms(mean, std, augment=False)
-    train_loader = data.DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
-    test_loader = data.DataLoader(test, batch_size=500, transform=transform)
-    return train_loader, test_loader
+    """The recipe's data and loaders (CIFAR-10: every data_batch_i in the folder; the shared subset has 1 … 4)."""
+    train_size, test_size = sizes if dataset == "synthetic" else (None, None)
+    train, test = recipe.load_datasets(dataset, data_dir=data_dir, train_size=train_size, test_size=test_size,
+                                       seed=seed)
+    if dataset == "cifar10":
+        print(f"# data: {train.folder}: {len(train)} training images ({train.describe_files()}), "
+              f"{len(test)} test images", flush=True)
+    return recipe.build_loaders(train, test, batch_size=batch_size, seed=seed)
 
 
 def run(name: str, train_loader: data.DataLoader, test_loader: data.DataLoader, epochs: int, seed: int) -> dict:
@@ -120,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         try:
             train_loader, test_loader = load(args.dataset, args.data_dir, seed, args.batch_size, sizes)
-        except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
-            print(f"compare_optimizers.py: --data-dir: {' '.join(str(error).split())}", file=sys.stderr)
+        except ValueError as error:  # the recipe's one-line message for missing or damaged data
+            print(f"compare_optimizers.py: --data-dir: {error}", file=sys.stderr)
             return 2
         for name in args.optimizers:
             row = run(name, train_loader, test_loader, args.epochs, seed)

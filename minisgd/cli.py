@@ -80,6 +80,7 @@ _positive_int = _at_least(int, 1)
 _non_negative_int = _at_least(int, 0)
 _non_negative_float = _at_least(float, 0)
 DEFAULTS = recipe.RunConfig()
+SGD_DEFAULTS = recipe.OPTIMIZER_DEFAULTS["sgd"]  # lr-find sweeps SGD's rate
 
 
 def _add_data_and_model(parser: argparse.ArgumentParser) -> None:
@@ -109,14 +110,52 @@ def _add_data_and_model(parser: argparse.ArgumentParser) -> None:
                        help="seed for initialisation, data, shuffling and dropout (default: 0)")
 
 
-def _add_optimizer(group: Any, lr_default: float) -> None:
-    group.add_argument("--lr", type=_non_negative_float, default=lr_default,
-                       help=f"learning rate α (the peak rate for cyclic and one-cycle; default: {lr_default:g})")
-    group.add_argument("--momentum", type=_non_negative_float, default=DEFAULTS.momentum,
-                       help=f"momentum μ in [0, 1) (default: {DEFAULTS.momentum:g})")
-    group.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-    group.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS.weight_decay,
-                       help=f"L2 weight decay λ, coupled like PyTorch's (default: {DEFAULTS.weight_decay:g})")
+def _defaults_of(setting: str) -> str:
+    """``"sgd, heavy-ball 0.05; adam 0.001 …"``: each optimizer's default for ``setting``, for --help."""
+    by_value: dict[str, list[str]] = {}
+    for name, defaults in recipe.OPTIMIZER_DEFAULTS.items():
+        if setting in defaults:
+            value = defaults[setting]
+            text = " ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
+            by_value.setdefault(text, []).append(name)
+    return "; ".join(f"{', '.join(names)} {value}" for value, names in by_value.items())
+
+
+def _add_optimizer(group: Any) -> None:
+    group.add_argument("--optimizer", choices=recipe.OPTIMIZERS, default=DEFAULTS.optimizer,
+                       help="sgd: PyTorch's SGD (default); heavy-ball: the recitation's V ← βV + αg, W ← W − V; "
+                            "adagrad, rmsprop, adam, adamw: as in PyTorch")
+    group.add_argument("--lr", type=_non_negative_float, default=None,
+                       help=f"learning rate α, the peak rate for cyclic and one-cycle (default: {_defaults_of('lr')})")
+    group.add_argument("--momentum", type=_non_negative_float, default=None,
+                       help=f"sgd, heavy-ball, rmsprop: momentum μ in [0, 1) (default: {_defaults_of('momentum')})")
+    group.add_argument("--nesterov", action="store_true", help="sgd, heavy-ball: Nesterov momentum")
+    group.add_argument("--weight-decay", type=_non_negative_float, default=None,
+                       help="L2 weight decay λ, coupled like PyTorch's (adamw: decoupled) "
+                            f"(default: {_defaults_of('weight_decay')})")
+    group.add_argument("--betas", type=_finite, nargs=2, metavar=("BETA1", "BETA2"), default=None,
+                       help=f"adam, adamw: decay rates of the gradient's running mean and mean square, in [0, 1) "
+                            f"(default: {_defaults_of('betas')})")
+    group.add_argument("--eps", type=_non_negative_float, default=None,
+                       help=f"adagrad, rmsprop, adam, adamw: ε added to the denominator "
+                            f"(default: {_defaults_of('eps')})")
+    group.add_argument("--amsgrad", action="store_true", help="adam, adamw: the AMSGrad variant (max of v)")
+    group.add_argument("--alpha", type=_finite, default=None,
+                       help=f"rmsprop: decay rate of the mean square, in [0, 1] (default: {_defaults_of('alpha')})")
+    group.add_argument("--centered", action="store_true", help="rmsprop: divide by the gradient's variance "
+                                                               "estimate instead of its mean square")
+    group.add_argument("--lr-decay", type=_non_negative_float, default=None,
+                       help=f"adagrad: α / (1 + (t − 1) · lr_decay) (default: {_defaults_of('lr_decay')})")
+    group.add_argument("--no-decay-bias-bn", action="store_true",
+                       help="no weight decay on biases and BatchNorm's γ, β (a second parameter group)")
+    group.add_argument("--clip-grad-norm", type=_finite, default=None, metavar="MAX",
+                       help="rescale the gradients before each update so that their total 2-norm is <= MAX")
+    group.add_argument("--swa-start", type=_positive_int, default=None, metavar="EPOCH",
+                       help="stochastic weight averaging: after epoch EPOCH the rate anneals over one epoch to "
+                            "--swa-lr and holds it, and the weights at the end of every later epoch are averaged; "
+                            "the average is scored beside the last iterate (EPOCH < --epochs)")
+    group.add_argument("--swa-lr", type=_non_negative_float, default=None,
+                       help="with --swa-start: the rate held while averaging (default: --lr / 5)")
 
 
 def _add_schedule_settings(group: Any) -> None:
@@ -157,13 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minisgd", description="minisgd: neural-network training with SGD, from scratch in NumPy.")
     commands = parser.add_subparsers(dest="command", metavar="{train,lr-find,schedules}", parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a CNN with SGD, momentum and a learning-rate schedule",
-                                description="Train a CNN with SGD + momentum + a learning-rate schedule.")
+    train = commands.add_parser("train", help="train a CNN with SGD (or another optimizer) and a learning-rate "
+                                              "schedule",
+                                description="Train a CNN with SGD + momentum (or Adagrad, RMSprop, Adam, AdamW) "
+                                            "+ a learning-rate schedule.")
     _add_data_and_model(train)
     opt = train.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=_positive_int, default=DEFAULTS.epochs,
                      help=f"number of epochs (default: {DEFAULTS.epochs})")
-    _add_optimizer(opt, DEFAULTS.lr)
+    _add_optimizer(opt)
     sched = train.add_argument_group("learning-rate schedule (times in epochs unless named steps)")
     sched.add_argument("--schedule", choices=recipe.SCHEDULES, default=DEFAULTS.schedule,
                        help=f"learning-rate schedule (default: {DEFAULTS.schedule})")
@@ -193,11 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     finder_opt.add_argument("--steps", type=_at_least(int, 10), default=200,
                             help="mini-batches in the ramp, >= 10 (default: 200: a CNN needs a few hundred "
                                  "updates to leave its initial plateau)")
-    finder_opt.add_argument("--momentum", type=_non_negative_float, default=DEFAULTS.momentum,
-                            help=f"momentum μ in [0, 1) (default: {DEFAULTS.momentum:g})")
+    finder_opt.add_argument("--momentum", type=_non_negative_float, default=SGD_DEFAULTS["momentum"],
+                            help=f"momentum μ in [0, 1) (default: {SGD_DEFAULTS['momentum']:g})")
     finder_opt.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-    finder_opt.add_argument("--weight-decay", type=_non_negative_float, default=DEFAULTS.weight_decay,
-                            help=f"L2 weight decay λ (default: {DEFAULTS.weight_decay:g})")
+    finder_opt.add_argument("--weight-decay", type=_non_negative_float, default=SGD_DEFAULTS["weight_decay"],
+                            help=f"L2 weight decay λ (default: {SGD_DEFAULTS['weight_decay']:g})")
     finder_opt.add_argument("--out", default=None,
                             help="PNG file for the plot (default: runs/lr-find-<model>-<dataset>-<time>.png)")
 
@@ -243,8 +284,23 @@ def _plural(count: int, noun: str) -> str:
 
 # ------------------------------------------------------------------ commands
 def _config_from(args: argparse.Namespace) -> recipe.RunConfig:
-    names = {f.name for f in fields(recipe.RunConfig)} - {"optimizer"}
+    names = {f.name for f in fields(recipe.RunConfig)}
     return recipe.RunConfig(**{name: getattr(args, name) for name in names})
+
+
+def _images(dataset: Any, noun: str) -> str:
+    """``"4,068 training images"``, or ``"256 of 4,068 training images"`` for a cut (--train-size)."""
+    total = getattr(dataset, "total", len(dataset))
+    count = f"{len(dataset):,}" if total == len(dataset) else f"{len(dataset):,} of {total:,}"
+    return f"{count} {noun} images"
+
+
+def _cifar_line(train_set: Any, test_set: Any) -> str:
+    """``data: cifar10 from DIR: 4,068 training images (data_batch_1-4 of 5), 1,017 test images``."""
+    from minisgd.data.cifar import describe_files
+
+    return (f"data: cifar10 from {train_set.folder}: {_images(train_set, 'training')} "
+            f"({describe_files(train_set.files)}), {_images(test_set, 'test')}")
 
 
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -255,6 +311,12 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
             if args.resume:
                 given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
                 refused = sorted(given - set(RESUME_OPTIONS))
+                if "--optimizer" in refused:
+                    raise UsageError(
+                        "--optimizer cannot be given with --resume: the run's checkpoint holds the state of the "
+                        "optimizer it was trained with, and a resumed run continues with it; start a new run "
+                        "(a new --out) to train with another optimizer"
+                    )
                 if refused:
                     raise UsageError(
                         f"{refused[0]} cannot be given with --resume: a resumed run keeps its saved settings "
@@ -270,8 +332,21 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except ValueError as error:
             raise _usage(error) from None
         config = run.config
+        if config.dataset == "cifar10":
+            print(_cifar_line(run.train_set, run.test_set), flush=True)
         print(f"training {config.model} on {config.dataset} ({len(run.train_set)} train / {len(run.test_set)} test "
               f"images, {run.steps_per_epoch} updates per epoch) on {run.device}; writing to {run.out}", flush=True)
+        settings = {"lr": config.lr, **{k: v for k, v in config.optimizer_settings().items()
+                                        if k in recipe.OPTIMIZER_DEFAULTS[config.optimizer]}}
+        extras = []
+        if config.no_decay_bias_bn:
+            extras.append("no weight decay on biases and BatchNorm")
+        if config.clip_grad_norm is not None:
+            extras.append(f"gradients clipped to norm {config.clip_grad_norm:g}")
+        if config.swa_start is not None:
+            extras.append(f"SWA after epoch {config.swa_start} at swa_lr={config.swa_lr:g}")
+        print(f"optimizer: {config.optimizer} (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")"
+              + "".join(f"; {text}" for text in extras), flush=True)
         if run.start_epoch:
             print(f"resuming after epoch {run.start_epoch} of {config.epochs}", flush=True)
         result = recipe.train_run(run, progress=show_bars, log=lambda line: print(line, flush=True))
@@ -299,7 +374,14 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if result.snapshot_test_acc is not None:
         print(f"snapshot ensemble of {_plural(result.snapshot_count, 'model')}: "
               f"test_acc={result.snapshot_test_acc:.4f} (single model {result.test_acc:.4f})")
-    print(f"test_acc={result.test_acc:.4f} test_loss={result.test_loss:.4f}")
+    swa = ""
+    if result.swa_test_acc is not None:
+        count = int(run.swa_model.n_averaged)
+        print(f"SWA average of {_plural(count, 'model')} (epochs {config.swa_start + 1}–{config.epochs}, "
+              f"swa_lr {config.swa_lr:g}): test_acc={result.swa_test_acc:.4f} test_loss={result.swa_test_loss:.4f} "
+              f"(last iterate {result.test_acc:.4f})")
+        swa = f" swa_test_acc={result.swa_test_acc:.4f}"
+    print(f"test_acc={result.test_acc:.4f} test_loss={result.test_loss:.4f}{swa}")
     return 0
 
 

@@ -64,7 +64,6 @@ HORIZON_SCHEDULES = ("linear", "polynomial", "cosine", "snapshot", "cyclic", "on
 CYCLIC_SCHEDULES = ("sgdr", "snapshot", "cyclic")
 MODELS = ("lenet", "small-vgg")
 DATASETS = ("synthetic", "cifar10")
-OPTIMIZERS = ("sgd",)
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 CHECKPOINT, HISTORY, CURVES = "checkpoint.npz", "history.json", "curves.png"
@@ -87,7 +86,9 @@ def load_datasets(
     ``test_size`` 2 000, drawn from ``seed``). ``"cifar10"``: the official
     pickles under ``data_dir`` (``download=True`` fetches them), cut to the
     first ``train_size`` / ``test_size`` images when given. A missing or
-    corrupt CIFAR-10 raises ValueError with one line saying what to do.
+    corrupt CIFAR-10 raises ValueError with one line saying what to do. A CIFAR-10
+    folder with only some of the five training batches is read as it is; the
+    datasets' ``files`` (and ``missing``, ``folder``) say what was read.
     """
     from minisgd import data
 
@@ -114,7 +115,12 @@ def _first(dataset: Any, count: int | None) -> Any:
 
     if count is None:
         return dataset
-    return ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
+    first = ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
+    for name in ("folder", "files", "missing"):  # where a CIFAR-10 cut came from
+        if hasattr(dataset, name):
+            setattr(first, name, getattr(dataset, name))
+    first.total = len(dataset)
+    return first
 
 
 def build_loaders(
@@ -286,37 +292,89 @@ def plateau_of(schedule: Any) -> Any:
 
 
 # ------------------------------------------------------------- optimizer
+# Each optimizer's settings and their defaults, used for every setting left unset (None). SGD's are the
+# recipe's (lr 0.05, momentum 0.9, weight decay 5e-4); the others are PyTorch's defaults, except RMSprop's
+# rate: 1e-3 (Hinton's lecture, Keras) rather than PyTorch's 0.01, which is too large for these CNNs.
+OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4},
+    "heavy-ball": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4},
+    "adagrad": {"lr": 0.01, "lr_decay": 0.0, "weight_decay": 0.0, "eps": 1e-10},
+    "rmsprop": {"lr": 1e-3, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
+    "adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False},
+    "adamw": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False},
+}
+OPTIMIZERS = tuple(OPTIMIZER_DEFAULTS)
+OPTIMIZER_SETTINGS = ("lr", "momentum", "nesterov", "weight_decay", "betas", "eps", "amsgrad", "alpha", "centered",
+                      "lr_decay")
+
+
+def check_optimizer_settings(name: str, **given: Any) -> dict[str, Any]:
+    """The settings of optimizer ``name``: those given (not None, not False) over its :data:`OPTIMIZER_DEFAULTS`.
+
+    Raises ValueError (before any data is loaded) for an unknown optimizer, a
+    setting that optimizer does not take (``nesterov`` with ``adam``), or a value
+    out of range: momentum μ in [0, 1) (μ >= 1 never forgets a gradient: the steps
+    grow without bound), Nesterov only with μ > 0, betas a pair in [0, 1),
+    alpha in [0, 1], lr, weight_decay, eps, lr_decay >= 0.
+    """
+    where = "build_optimizer"
+    checks.choice(where, "optimizer", name, OPTIMIZERS)
+    defaults = OPTIMIZER_DEFAULTS[name]
+    for key, value in given.items():
+        if key not in OPTIMIZER_SETTINGS:
+            raise TypeError(f"{where}: unknown setting {key!r}")
+        if value is not None and value is not False and key not in defaults:
+            takers = ", ".join(other for other in OPTIMIZERS if key in OPTIMIZER_DEFAULTS[other])
+            raise ValueError(f"{key} applies to optimizer {takers} only; got optimizer {name!r}")
+    settings = {**defaults, **{k: v for k, v in given.items() if v is not None and k in defaults}}
+    if not callable(settings["lr"]):
+        settings["lr"] = checks.number(where, "lr", settings["lr"], low=0)
+    settings["weight_decay"] = checks.number(where, "weight_decay", settings["weight_decay"], low=0)
+    if "momentum" in settings:
+        settings["momentum"] = checks.number(where, "momentum", settings["momentum"], low=0, high=1, high_open=True)
+    if settings.get("nesterov") and settings["momentum"] == 0:
+        checks.fail(where, "momentum", "> 0 with nesterov", settings["momentum"])
+    if "betas" in settings:
+        betas = settings["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            checks.fail(where, "betas", "a pair (beta1, beta2), each in [0, 1)", betas)
+        settings["betas"] = tuple(checks.number(where, "betas", beta, low=0, high=1, high_open=True)
+                                  for beta in betas)
+    for key in ("eps", "lr_decay"):
+        if key in settings:
+            settings[key] = checks.number(where, key, settings[key], low=0)
+    if "alpha" in settings:
+        settings["alpha"] = checks.number(where, "alpha", settings["alpha"], low=0, high=1)
+    return settings
+
+
 def build_optimizer(
     model: Any,
     name: str = "sgd",
     *,
-    lr: Any = 0.05,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    weight_decay: float = 5e-4,
+    lr: Any = None,
+    no_decay_bias_bn: bool = False,
+    **settings: Any,
 ) -> Any:
-    """The optimizer of ``model``'s parameters; ``lr`` is a number or a schedule ``t -> lr``.
+    """The optimizer ``name`` of ``model``'s parameters; ``lr`` is a number or a schedule ``t -> lr``.
 
-    ``"sgd"``: :class:`minisgd.optim.SGD`, PyTorch's rule, with momentum μ in [0, 1)
-    (μ >= 1 never forgets a gradient: the steps grow without bound), Nesterov
-    momentum and coupled L2 weight decay λ >= 0. The optimizer is built here
-    and nowhere else, so other optimizers join as further ``name`` values.
+    ``name`` is one of :data:`OPTIMIZERS`: ``"sgd"`` (:class:`minisgd.optim.SGD`,
+    PyTorch's rule), ``"heavy-ball"`` (:class:`~minisgd.optim.HeavyBallSGD`, the
+    recitation's V ← βV + αg), ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``.
+    ``settings`` are that optimizer's hyper-parameters (momentum, nesterov,
+    weight_decay, betas, eps, amsgrad, alpha, centered, lr_decay); each one left
+    out or None takes the optimizer's default (:func:`check_optimizer_settings`).
+    ``no_decay_bias_bn`` puts biases and BatchNorm's γ, β in a group without
+    weight decay (:func:`minisgd.optim.no_decay_groups`).
     """
     from minisgd import optim
 
-    check_optimizer_settings(name, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    lr = checks.schedule_or_number("build_optimizer", "lr", lr)
-    return optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-
-
-def check_optimizer_settings(name: str, *, momentum: float, nesterov: bool, weight_decay: float) -> None:
-    """Raise ValueError for settings :func:`build_optimizer` refuses (before any data is loaded)."""
-    where = "build_optimizer"
-    checks.choice(where, "optimizer", name, OPTIMIZERS)
-    checks.number(where, "momentum", momentum, low=0, high=1, high_open=True)
-    checks.number(where, "weight_decay", weight_decay, low=0)
-    if nesterov and momentum == 0:
-        checks.fail(where, "momentum", "> 0 with nesterov", momentum)
+    classes = {"sgd": optim.SGD, "heavy-ball": optim.HeavyBallSGD, "adagrad": optim.Adagrad,
+               "rmsprop": optim.RMSprop, "adam": optim.Adam, "adamw": optim.AdamW}
+    options = check_optimizer_settings(name, lr=None if callable(lr) else lr, **settings)
+    options["lr"] = checks.schedule_or_number("build_optimizer", "lr", lr if callable(lr) else options["lr"])
+    params = optim.no_decay_groups(model) if no_decay_bias_bn else model.parameters()
+    return classes[name](params, **options)
 
 
 # ------------------------------------------------------------------- runs
@@ -327,7 +385,11 @@ class RunConfig:
     The fields are the arguments of :func:`load_datasets`, :func:`build_loaders`,
     :func:`build_model`, :func:`build_schedule` and :func:`build_optimizer`;
     ``schedule`` names the schedule and ``snapshots`` keeps a snapshot ensemble
-    (a member at the end of each cycle of a cyclic schedule).
+    (a member at the end of each cycle of a cyclic schedule). Optimizer settings
+    left None take the optimizer's default (:data:`OPTIMIZER_DEFAULTS`);
+    :func:`check_config` writes them in. ``clip_grad_norm`` clips the gradients'
+    total 2-norm before every update. ``swa_start`` (epochs) turns on stochastic
+    weight averaging: see :func:`swa_settings`.
     """
 
     dataset: str = "synthetic"
@@ -343,10 +405,18 @@ class RunConfig:
     seed: int = 0
     epochs: int = 4
     optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
+    lr: float | None = None  # None: the optimizer's default (OPTIMIZER_DEFAULTS), as for the next ones
+    momentum: float | None = None
     nesterov: bool = False
-    weight_decay: float = 5e-4
+    weight_decay: float | None = None
+    betas: list[float] | None = None
+    eps: float | None = None
+    amsgrad: bool = False
+    alpha: float | None = None
+    centered: bool = False
+    lr_decay: float | None = None
+    no_decay_bias_bn: bool = False
+    clip_grad_norm: float | None = None
     schedule: str = "cosine"
     step_size: int = 1
     milestones: list[int] | None = None
@@ -362,6 +432,12 @@ class RunConfig:
     factor: float = 0.1
     warmup_steps: int = 0
     snapshots: bool = False
+    swa_start: int | None = None
+    swa_lr: float | None = None
+
+    def optimizer_settings(self) -> dict[str, Any]:
+        """The hyper-parameters of :func:`build_optimizer` (all but lr and no_decay_bias_bn)."""
+        return {name: getattr(self, name) for name in OPTIMIZER_SETTINGS if name != "lr"}
 
     def schedule_settings(self) -> dict[str, Any]:
         """The keyword arguments of :func:`build_schedule` (all but steps_per_epoch)."""
@@ -387,15 +463,53 @@ def check_config(config: RunConfig) -> RunConfig:
     checks.integer(where, "seed", config.seed, low=0)
     if config.model == "lenet" and config.batch_norm:
         raise ValueError("batch_norm applies to model 'small-vgg' only")
-    check_optimizer_settings(config.optimizer, momentum=config.momentum, nesterov=config.nesterov,
-                             weight_decay=config.weight_decay)
+    settings = check_optimizer_settings(config.optimizer, lr=config.lr, **config.optimizer_settings())
+    explicit = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}  # lists: JSON-friendly
+    config = RunConfig(**{**asdict(config), **explicit})
+    if config.clip_grad_norm is not None:
+        checks.number(where, "clip_grad_norm", config.clip_grad_norm, low=0, low_open=True)
     build_schedule(**config.schedule_settings(), steps_per_epoch=1)  # raises for a bad schedule setting
     if config.snapshots and config.schedule not in CYCLIC_SCHEDULES:
         checks.fail("", "snapshots", "used with a schedule with cycles (" + ", ".join(CYCLIC_SCHEDULES) + ")",
                     config.schedule)
+    swa_settings(config)
     if config.schedule == "multistep" and config.milestones is None:
         config = RunConfig(**{**asdict(config), "milestones": default_milestones(config.epochs)})
+    if config.swa_start is not None and config.swa_lr is None:
+        config = RunConfig(**{**asdict(config), "swa_lr": swa_settings(config)[1]})
     return config
+
+
+def swa_settings(config: RunConfig) -> tuple[int, float] | None:
+    """(swa_start, swa_lr) of a run with stochastic weight averaging, else None; ValueError for bad ones.
+
+    From epoch ``swa_start`` on, the rate leaves the schedule: over one epoch it
+    anneals (cosine) to ``swa_lr`` (default lr / 5) and holds it
+    (:func:`minisgd.optim.swa_utils.swa_schedule`). At the end of every later
+    epoch (``swa_start`` + 1, …, ``epochs``) the weights are folded into the
+    average (``AveragedModel.update_parameters``); at the end of the run
+    ``update_bn`` recomputes the average's BatchNorm statistics and the average
+    is scored beside the last iterate. ``swa_start`` must leave at least one
+    epoch to average (``swa_start < epochs``).
+    """
+    where = ""
+    if config.swa_start is None:
+        if config.swa_lr is not None:
+            raise ValueError(f"swa_lr needs swa_start (the epoch at which averaging starts); got swa_lr="
+                             f"{config.swa_lr!r} without it")
+        return None
+    start = checks.integer(where, "swa_start", config.swa_start, low=1)
+    if start >= config.epochs:
+        raise ValueError(f"swa_start must be < epochs ({config.epochs}), so that at least one epoch is averaged; "
+                         f"got {start}")
+    if config.schedule == "reduce-on-plateau":
+        raise ValueError("swa_start cannot be used with schedule reduce-on-plateau (its rate is not known in "
+                         "advance, and SWA replaces the schedule from swa_start on); choose another schedule")
+    if config.snapshots:
+        raise ValueError("swa_start cannot be combined with snapshots: from swa_start on the rate is held "
+                         "at swa_lr, so there are no cycles to take snapshots from; use one or the other")
+    swa_lr = config.swa_lr if config.swa_lr is not None else config.lr / 5
+    return start, checks.number(where, "swa_lr", swa_lr, low=0)
 
 
 @dataclass
@@ -404,7 +518,8 @@ class Run:
 
     ``snapshots`` holds the snapshot ensemble's members taken so far (weights
     as NumPy arrays) and ``snapshot_steps`` the update counts at which the
-    next ones are taken. ``saved_epoch`` is the epoch of the newest checkpoint
+    next ones are taken. ``swa_model`` is the running weight average
+    (an ``AveragedModel``) of a run with ``swa_start``, else None. ``saved_epoch`` is the epoch of the newest checkpoint
     on disk (None before the first one).
     """
 
@@ -423,6 +538,7 @@ class Run:
     snapshots: list[dict[str, np.ndarray]] = field(default_factory=list)
     snapshot_steps: list[int] = field(default_factory=list)
     saved_epoch: int | None = None
+    swa_model: Any = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -450,6 +566,15 @@ class RunResult:
     @property
     def test_loss(self) -> float | None:
         return self.history.last("test_loss")
+
+    @property
+    def swa_test_acc(self) -> float | None:
+        """The SWA average's test accuracy (a run with ``swa_start``), else None."""
+        return self.history.swa_test_acc
+
+    @property
+    def swa_test_loss(self) -> float | None:
+        return self.history.swa_test_loss
 
 
 def default_out(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
@@ -501,10 +626,19 @@ def _build(config: RunConfig, out: Path) -> Run:
     model = build_model(config.model, batch_norm=config.batch_norm).to(device)
     steps_per_epoch = len(train_loader)
     schedule = build_schedule(**config.schedule_settings(), steps_per_epoch=steps_per_epoch)
-    optimizer = build_optimizer(model, config.optimizer, lr=schedule, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    swa = swa_settings(config)
+    if swa is not None:
+        from minisgd.optim.swa_utils import swa_schedule
+
+        schedule = swa_schedule(schedule, swa[0] * steps_per_epoch, swa_lr=swa[1], anneal_steps=steps_per_epoch)
+    optimizer = build_optimizer(model, config.optimizer, lr=schedule, no_decay_bias_bn=config.no_decay_bias_bn,
+                                **config.optimizer_settings())
     run = Run(config, out, device, train_set, test_set, train_loader, test_loader, model, schedule, optimizer,
               History())
+    if swa is not None:
+        from minisgd.optim.swa_utils import AveragedModel
+
+        run.swa_model = AveragedModel(model)
     if config.snapshots:
         from minisgd.ensemble import cycle_ends
 
@@ -577,6 +711,8 @@ def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
         plateau = plateau_of(run.schedule)
         if plateau is not None:
             plateau.load_state_dict(saved["sections"]["plateau"])
+        if run.swa_model is not None:
+            run.swa_model.load_state_dict(saved["sections"]["swa"])
     except (checkpoint.CheckpointError, KeyError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
     run.history = History.from_dict(saved["history"])
@@ -594,6 +730,8 @@ def _save_checkpoint(run: Run, epoch: int) -> None:
     plateau = plateau_of(run.schedule)
     if plateau is not None:
         sections["plateau"] = plateau.state_dict()
+    if run.swa_model is not None:
+        sections["swa"] = run.swa_model.state_dict()
     meta = {"config": asdict(run.config), "device": run.device, "snapshots": len(run.snapshots)}
     checkpoint.save_checkpoint(run.out / CHECKPOINT, model=run.model, optimizer=run.optimizer, epoch=epoch,
                                history=run.history.to_dict(), meta=meta, sections=sections)
@@ -608,9 +746,10 @@ def train_run(
 ) -> RunResult:
     """Train ``run`` from where it stands to ``run.config.epochs``; save, score and plot it.
 
-    After every epoch: step ReduceLROnPlateau with the test loss, then write
+    After every epoch: fold the weights into the SWA average (epochs after
+    ``swa_start``), step ReduceLROnPlateau with the test loss, then write
     ``checkpoint.npz`` atomically. At the end: the snapshot ensemble's test
-    accuracy, ``history.json`` and ``curves.png``. A run whose loss diverges
+    accuracy, the SWA average's (after ``update_bn``), ``history.json`` and ``curves.png``. A run whose loss diverges
     stops there (``result.stopped`` says where and why) and keeps the last good
     checkpoint; its history and curves are still written. ``progress`` shows
     progress bars; ``log`` receives one line per epoch (None: silent).
@@ -626,12 +765,12 @@ def train_run(
     run.out.mkdir(parents=True, exist_ok=True)
 
     def on_step_end(t: int) -> None:
-        # Gradient clipping belongs between backward() and step() inside fit; SWA would
-        # average the model here (or in on_epoch_end) and be saved like the snapshots.
         if t in snapshot_steps:  # a resumed run restarts at an epoch's start: each t comes once
             run.snapshots.append({k: np.array(to_numpy(v), copy=True) for k, v in model.state_dict().items()})
 
     def on_epoch_end(epoch: int, history: Any) -> None:
+        if run.swa_model is not None and epoch > config.swa_start:
+            run.swa_model.update_parameters(model)
         plateau = plateau_of(run.schedule)
         if plateau is not None:
             plateau.step(history.last("test_loss"))
@@ -643,16 +782,23 @@ def train_run(
             run.history = fit(model, run.train_loader, run.optimizer, epochs=config.epochs,
                               test_loader=run.test_loader, history=run.history, start_epoch=run.start_epoch,
                               on_epoch_end=on_epoch_end, on_step_end=on_step_end if snapshot_steps else None,
-                              progress=progress, log=log)
+                              clip_grad_norm=config.clip_grad_norm, progress=progress, log=log)
         history = run.history
         snapshot_acc = None
         if run.snapshots and history.stopped is None:
             snapshot_acc = snapshot_accuracy(model, run.snapshots, run.test_loader)
             history.snapshot_test_acc = snapshot_acc
+        if run.swa_model is not None and int(run.swa_model.n_averaged) > 0 and history.stopped is None:
+            from minisgd.optim.swa_utils import update_bn
+            from minisgd.train import evaluate
+
+            update_bn(run.train_loader, run.swa_model)
+            scores = evaluate(run.swa_model, run.test_loader)
+            history.swa_test_acc, history.swa_test_loss = scores["acc"], scores["loss"]
     from minisgd.atomic import write_text
 
     write_text(run.out / HISTORY, json.dumps(history.to_dict(), indent=1))
-    title = f"{config.model} on {config.dataset}: SGD, {config.schedule} schedule"
+    title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
     plot_history(history, run.out / CURVES, title=title)
     saved = [run.out / name for name in RUN_FILES if (run.out / name).exists()]
     return RunResult(history, snapshot_acc, len(run.snapshots), saved, history.stopped, run.saved_epoch,

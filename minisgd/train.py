@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 from tqdm.auto import tqdm
 
 from minisgd.backend import synchronize
+from minisgd.nn.utils import clip_grad_norm_
 from minisgd.tensor import Tensor, no_grad
 
 
@@ -38,6 +39,8 @@ class History:
     and the learning rate that update used; ``epochs`` holds one dict per
     epoch (train/test loss and accuracy, seconds, images per second).
     ``stopped`` explains an early stop (a diverging loss), else None.
+    ``snapshot_test_acc`` and ``swa_test_acc``/``swa_test_loss`` score the snapshot
+    ensemble and the SWA average when the run keeps them.
     """
 
     step_loss: list[float] = field(default_factory=list)
@@ -45,6 +48,8 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
     stopped: str | None = None
     snapshot_test_acc: float | None = None
+    swa_test_acc: float | None = None
+    swa_test_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +108,7 @@ def fit(
     start_epoch: int = 0,
     on_epoch_end: Callable[[int, History], None] | None = None,
     on_step_end: Callable[[int], None] | None = None,
+    clip_grad_norm: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> History:
@@ -112,6 +118,9 @@ def fit(
     update count. ``on_epoch_end(epoch, history)`` runs after each epoch (the
     command line saves checkpoints there); ``on_step_end(t)`` after each update
     with the number of updates done so far (snapshot ensembles use it).
+    ``clip_grad_norm``: rescale the gradients between ``backward()`` and
+    ``step()`` so that their total 2-norm is at most this
+    (:func:`minisgd.nn.utils.clip_grad_norm_`).
     ``progress=False`` hides the progress bars. ``log`` receives a one-line
     summary of each epoch and the divergence message (default: written under
     the progress bars when they are shown, else nothing).
@@ -144,6 +153,8 @@ def fit(
                 return history
             optimizer.zero_grad()
             loss.backward()
+            if clip_grad_norm is not None:
+                clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
             history.step_loss.append(loss_value)
             history.step_lr.append(float(lr))

@@ -76,6 +76,23 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
         (["train", "--schedule", "cosine", "--snapshots"], "--snapshots must be used with a schedule with cycles"),
         (["train", "--model", "lenet", "--batch-norm"], "--batch-norm applies to model 'small-vgg' only"),
         (["train", "--ep", "3"], "unrecognized arguments: --ep 3"),
+        (["train", "--optimizer", "lion"], "argument --optimizer: invalid choice: 'lion'"),
+        (["train", "--optimizer", "adam", "--nesterov"], "--nesterov applies to optimizer sgd, heavy-ball only"),
+        (["train", "--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to optimizer sgd, heavy-ball, "
+                                                                  "rmsprop only; got optimizer 'adam'"),
+        (["train", "--betas", "0.9", "0.99"], "--betas applies to optimizer adam, adamw only; got optimizer 'sgd'"),
+        (["train", "--optimizer", "adam", "--betas", "0.9", "1"], "--betas must be in [0, 1); got 1.0"),
+        (["train", "--optimizer", "adam", "--centered"], "--centered applies to optimizer rmsprop only"),
+        (["train", "--optimizer", "rmsprop", "--alpha", "2"], "--alpha must be in [0, 1]; got 2.0"),
+        (["train", "--amsgrad"], "--amsgrad applies to optimizer adam, adamw only"),
+        (["train", "--optimizer", "adamw", "--lr-decay", "0.1"], "--lr-decay applies to optimizer adagrad only"),
+        (["train", "--eps", "1e-8"], "--eps applies to optimizer adagrad, rmsprop, adam, adamw only"),
+        (["train", "--clip-grad-norm", "0"], "--clip-grad-norm must be > 0; got 0.0"),
+        (["train", "--swa-lr", "0.01"], "--swa-lr needs swa_start"),
+        (["train", "--swa-start", "4", "--epochs", "4"], "--swa-start must be < epochs (4)"),
+        (["train", "--swa-start", "0"], "argument --swa-start: must be an integer >= 1; got 0"),
+        (["train", "--swa-start", "1", "--schedule", "sgdr", "--snapshots"],
+         "--swa-start cannot be combined with snapshots"),
         (["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--start-lr must be > 0 and below --end-lr"),
         (["lr-find", "--steps", "1"], "argument --steps: must be an integer >= 10; got 1"),
         (["lr-find", "--momentum", "1.5"], "--momentum must be in [0, 1); got 1.5"),
@@ -130,24 +147,50 @@ def test_the_default_run_folder_is_under_runs(capsys, tmp_path, monkeypatch):
     assert len(list((tmp_path / "runs").glob("lr-find-lenet-synthetic-*.png"))) == 1
 
 
-def test_resume_accepts_the_run_folder_and_continues_exactly_with_its_snapshots(capsys, tmp_path):
+SNAPSHOTS = ["--schedule", "sgdr", "--t0", "1", "--t-mult", "1", "--snapshots"]
+SWA = ["--schedule", "constant", "--swa-start", "1", "--swa-lr", "0.01"]  # SWA after epoch 1 of 3
+
+
+@pytest.mark.parametrize("kind", ["snapshots", "swa"])
+def test_resume_accepts_the_run_folder_and_continues_exactly_with_its_snapshots(capsys, tmp_path, kind):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    common = [*TINY, "--schedule", "sgdr", "--t0", "1", "--t-mult", "1", "--snapshots"]
+    common = [*TINY, *(SNAPSHOTS if kind == "snapshots" else SWA)]
     code, expected_out, _ = run(capsys, "train", *common, "--epochs", "3", "--out", str(straight))
     assert code == 0
     assert run(capsys, "train", *common, "--epochs", "2", "--out", str(split))[0] == 0
-    # sgdr has no horizon: the same run may go on for more epochs, on the same schedule.
+    with np.load(split / "checkpoint.npz") as saved:
+        after_epoch_2 = {k: saved[k] for k in saved.files if k.startswith("model/")}
+    # sgdr and constant have no horizon: the same run may go on for more epochs, on the same schedule.
     code, out, _ = run(capsys, "train", "--resume", str(split), "--epochs", "3")
     assert code == 0 and "resuming after epoch 2 of 3" in out
 
-    assert out.strip().splitlines()[-2:] == expected_out.strip().splitlines()[-2:]  # ensemble and final line
-    assert re.search(r"snapshot ensemble of 3 models: test_acc=\d\.\d{4} \(single model \d\.\d{4}\)", out)
+    assert out.strip().splitlines()[-2:] == expected_out.strip().splitlines()[-2:]  # ensemble/SWA and final line
     expected = json.loads((straight / "history.json").read_text())
     resumed = json.loads((split / "history.json").read_text())
     assert resumed["step_loss"] == expected["step_loss"] and resumed["step_lr"] == expected["step_lr"]
-    assert resumed["snapshot_test_acc"] == expected["snapshot_test_acc"] is not None
+    if kind == "snapshots":
+        assert re.search(r"snapshot ensemble of 3 models: test_acc=\d\.\d{4} \(single model \d\.\d{4}\)", out)
+        assert resumed["snapshot_test_acc"] == expected["snapshot_test_acc"] is not None
+    else:
+        assert re.search(r"^SWA average of 2 models \(epochs 2–3, swa_lr 0.01\): test_acc=\d\.\d{4} "
+                         r"test_loss=\d\.\d{4} \(last iterate \d\.\d{4}\)$", out, re.M)
+        assert re.fullmatch(r"test_acc=\d\.\d{4} test_loss=\d+\.\d{4} swa_test_acc=\d\.\d{4}",
+                            out.strip().splitlines()[-1])
+        assert resumed["swa_test_acc"] == expected["swa_test_acc"] is not None
+        # The rate, written out: 0.05 for epoch 1 (4 updates), then a cosine anneal to 0.01 over one epoch
+        # (τ = 0 … 3), then 0.01 held.
+        anneal = [0.01 + (0.05 - 0.01) * 0.5 * (1 + np.cos(np.pi * tau / 4)) for tau in range(4)]
+        np.testing.assert_allclose(expected["step_lr"], [0.05] * 4 + anneal + [0.01] * 4, rtol=1e-12)
+        # The average of the weights at the end of epochs 2 and 3 (epoch 1 ends before SWA starts).
+        with np.load(split / "checkpoint.npz") as final:
+            assert int(final["swa/n_averaged"]) == 2
+            for key, w2 in after_epoch_2.items():
+                name = key[len("model/"):]
+                np.testing.assert_allclose(final[f"swa/module.{name}"], (w2 + final[key]) / 2, rtol=1e-6,
+                                           atol=1e-7, err_msg=name)
     with np.load(straight / "checkpoint.npz") as a, np.load(split / "checkpoint.npz") as b:
-        assert sorted(a.files) == sorted(b.files) and "snapshot.2/0.weight" in a.files
+        assert sorted(a.files) == sorted(b.files)
+        assert ("snapshot.2/0.weight" if kind == "snapshots" else "swa/module.0.weight") in a.files
         for name in a.files:
             if name not in ("history", "meta"):  # they hold seconds and images per second
                 np.testing.assert_array_equal(a[name], b[name], err_msg=name)
@@ -189,6 +232,9 @@ def test_resume_refuses_other_settings_and_foreign_files(capsys, tmp_path):
     assert run(capsys, "train", *TINY, "--epochs", "1", "--out", str(out))[0] == 0
     code, _, err = run(capsys, "train", "--resume", str(out), "--lr", "0.1", "--epochs", "2")
     assert code == 2 and "--lr cannot be given with --resume" in err
+    code, _, err = run(capsys, "train", "--resume", str(out), "--optimizer", "adam", "--epochs", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--optimizer cannot be given with --resume" in err and "start a new run" in err
     code, _, err = run(capsys, "train", "--resume", str(tmp_path / "nowhere"))
     assert code == 2 and "does not exist" in err
 
@@ -253,3 +299,35 @@ def test_cuda_without_cupy_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(backend, "_cupy_or_none", lambda: None)
     code, _, err = run(capsys, "train", *TINY, "--device", "cuda", "--out", str(tmp_path / "run"))
     assert code == 2 and "pip install cupy-cuda12x" in err
+
+
+@pytest.mark.parametrize("optimizer, flags, lr, state", [
+    ("sgd", [], 0.05, "buffer.0"),
+    ("heavy-ball", ["--nesterov"], 0.05, "buffer.0"),
+    ("adagrad", ["--lr-decay", "0.01", "--eps", "1e-9"], 0.01, "sum.0"),
+    ("rmsprop", ["--alpha", "0.9", "--centered", "--momentum", "0.5"], 1e-3, "grad_avg.0"),
+    ("adam", ["--betas", "0.8", "0.99", "--amsgrad"], 1e-3, "max_exp_avg_sq.0"),
+    ("adamw", ["--lr", "0.002", "--weight-decay", "0.05", "--no-decay-bias-bn"], 0.002, "exp_avg.0"),
+])
+def test_each_optimizer_trains_from_the_command_line_with_its_own_defaults(capsys, tmp_path, optimizer, flags, lr,
+                                                                           state):
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", *TINY, "--epochs", "1", "--optimizer", optimizer, *flags,
+                            "--out", str(out))
+    assert code == 0, err
+    assert f"optimizer: {optimizer} (lr={lr}" in stdout and LAST_LINE.match(stdout.strip().splitlines()[-1])
+    history = json.loads((out / "history.json").read_text())
+    assert history["step_lr"][0] == lr  # cosine starts at the optimizer's rate
+    with np.load(out / "checkpoint.npz") as saved:
+        assert f"optimizer/{state}" in saved.files  # the optimizer's own state is what gets saved
+        config = json.loads(str(saved["meta"]))["config"]
+    assert config["optimizer"] == optimizer and config["lr"] == lr
+
+
+def test_clip_grad_norm_changes_the_updates_but_not_the_first_loss(capsys, tmp_path):
+    losses = {}
+    for name, flags in (("plain", []), ("clipped", ["--clip-grad-norm", "0.01"])):
+        assert run(capsys, "train", *TINY, "--epochs", "1", *flags, "--out", str(tmp_path / name))[0] == 0
+        losses[name] = json.loads((tmp_path / name / "history.json").read_text())["step_loss"]
+    assert losses["plain"][0] == losses["clipped"][0]  # computed before the first (clipped) update
+    assert losses["plain"][1:] != losses["clipped"][1:]

@@ -338,10 +338,62 @@ def test_pickle_that_would_run_code_is_refused(fake, tmp_path):
     assert not marker.exists()  # ... the CIFAR-10 reader does not
 
 
-def test_incomplete_folder(fake):
-    (fake["source"] / "cifar-10-batches-py" / "data_batch_4").unlink()
-    with pytest.raises(DatasetNotFoundError, match="incomplete: it lacks data_batch_4.*--download"):
-        CIFAR10(fake["source"], train=False)
+def test_a_folder_with_some_training_batches_is_read_and_says_which(fake):
+    folder = fake["source"] / "cifar-10-batches-py"
+    (folder / "data_batch_5").unlink()  # the shared subset's layout: data_batch_1 … 4, test_batch, batches.meta
+    train, test = CIFAR10(fake["source"], train=True), CIFAR10(fake["source"], train=False)
+    names = [f"data_batch_{i}" for i in range(1, 5)]
+    assert train.files == names and train.missing == ["data_batch_5"] and train.folder == folder
+    np.testing.assert_array_equal(train.data, np.concatenate([fake["written"][n][0] for n in names]))
+    np.testing.assert_array_equal(train.targets, np.concatenate([fake["written"][n][1] for n in names]))
+    assert train.describe_files() == "data_batch_1-4 of 5"
+    assert test.files == ["test_batch"] and test.missing == [] and len(test) == PER_BATCH
+    (folder / "data_batch_2").unlink()
+    gappy = CIFAR10(fake["source"], train=True)
+    assert gappy.files == ["data_batch_1", "data_batch_3", "data_batch_4"]
+    assert gappy.describe_files() == "data_batch_1, 3, 4 of 5" and len(gappy) == 3 * PER_BATCH
+
+
+def test_describe_files():
+    assert cifar.describe_files([f"data_batch_{i}" for i in range(1, 6)]) == "data_batch_1-5"
+    assert cifar.describe_files(["data_batch_3"]) == "data_batch_3 of 5"
+    assert cifar.describe_files(["test_batch"]) == "test_batch"
+
+
+@pytest.mark.parametrize("removed, lacking", [
+    (["test_batch"], "test_batch"),
+    (["batches.meta"], "batches.meta"),
+    ([f"data_batch_{i}" for i in range(1, 6)], "every one of data_batch_1 … data_batch_5"),
+])
+def test_incomplete_folder(fake, removed, lacking):
+    for name in removed:
+        (fake["source"] / "cifar-10-batches-py" / name).unlink()
+    for train in (True, False):
+        with pytest.raises(DatasetNotFoundError, match=f"incomplete: it lacks {lacking}.*--download"):
+            CIFAR10(fake["source"], train=train)
+
+
+def test_the_command_line_says_which_files_it_read(fake, capsys, tmp_path):
+    from minisgd import cli
+
+    (fake["source"] / "cifar-10-batches-py" / "data_batch_5").unlink()
+    code = cli.main(["train", "--dataset", "cifar10", "--data-dir", str(fake["source"]), "--epochs", "1",
+                     "--batch-size", "8", "--quiet", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0
+    folder = fake["source"] / "cifar-10-batches-py"
+    assert out.splitlines()[0] == (f"data: cifar10 from {folder}: {4 * PER_BATCH} training images "
+                                   f"(data_batch_1-4 of 5), {PER_BATCH} test images")
+
+
+SUBSET = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-subset"
+
+
+@pytest.mark.skipif(not (SUBSET / "cifar-10-batches-py").is_dir(), reason="the shared CIFAR-10 subset is absent")
+def test_the_shared_real_subset():
+    train, test = CIFAR10(SUBSET, train=True), CIFAR10(SUBSET, train=False)
+    assert (len(train), len(test)) == (4068, 1017) and train.describe_files() == "data_batch_1-4 of 5"
+    assert train.data.shape[1:] == (32, 32, 3) and set(np.unique(train.targets)) <= set(range(10))
 
 
 # -------------------------------------------------------- atomic extraction

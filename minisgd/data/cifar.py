@@ -330,6 +330,23 @@ def prepare(root: str | os.PathLike | None = None, download: bool = False) -> Pa
 
 
 # ---------------------------------------------------------------- the data set
+def describe_files(files: list[str]) -> str:
+    """``["data_batch_1", …, "data_batch_4"]`` → ``"data_batch_1-4 of 5"`` (``"of 5"`` only when some are missing).
+
+    Training batches in a row are written as a range (``data_batch_1-4``), others
+    listed (``data_batch_1, 3, 5 of 5``); any other file name is kept as it is.
+    """
+    numbers = [int(name.rsplit("_", 1)[1]) for name in files if name in TRAIN_FILES]
+    others = [name for name in files if name not in TRAIN_FILES]
+    parts = []
+    if numbers:
+        consecutive = len(numbers) > 1 and numbers == list(range(numbers[0], numbers[-1] + 1))
+        text = (f"data_batch_{numbers[0]}-{numbers[-1]}" if consecutive
+                else "data_batch_" + ", ".join(str(n) for n in numbers))
+        parts.append(text + ("" if len(numbers) == len(TRAIN_FILES) else f" of {len(TRAIN_FILES)}"))
+    return ", ".join(parts + others)
+
+
 class CIFAR10:
     """The CIFAR-10 training (50 000 images) or test (10 000 images) split.
 
@@ -338,11 +355,21 @@ class CIFAR10:
     data:    (N, 32, 32, 3) uint8 images, channels last, as torchvision has them.
     targets: (N,) int64 labels in 0..9.
     classes: the ten class names, ``["airplane", "automobile", …, "truck"]``.
+    folder:  the ``cifar-10-batches-py`` folder read.
+    files:   the batch files read, in order (``["data_batch_1", …]`` or ``["test_batch"]``).
+    missing: the split's official files that were not there (``[]`` for a complete folder).
 
     ``root`` defaults to ``$MINISGD_DATA`` or ``~/.cache/minisgd``; see
     :func:`prepare` for where the files are looked for. Without the files and
     without ``download=True`` it raises :class:`DatasetNotFoundError` saying
     where to put them.
+
+    A folder with only some of the five training batches (a subset, such as
+    one with ``data_batch_1`` … ``data_batch_4``) is read as it is: the
+    training split is every ``data_batch_i`` present, and ``files`` and
+    ``missing`` say which (:func:`describe_files` writes it as one phrase, which
+    the command line prints). ``batches.meta``, ``test_batch`` and at least one
+    training batch must be there.
     """
 
     def __init__(
@@ -350,20 +377,28 @@ class CIFAR10:
     ) -> None:
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.train = bool(train)
-        folder = prepare(self.root, download=download)
-        missing = [name for name in ALL_FILES if not (folder / name).is_file()]
-        if missing:
+        self.folder = folder = prepare(self.root, download=download)
+        present = [name for name in TRAIN_FILES if (folder / name).is_file()]
+        required = [name for name in TEST_FILES + [META_FILE] if not (folder / name).is_file()]
+        if required or not present:
+            lacking = required + ([] if present else [f"every one of {TRAIN_FILES[0]} … {TRAIN_FILES[-1]}"])
             raise DatasetNotFoundError(
-                f"{folder} is incomplete: it lacks {', '.join(missing)}. Delete the folder and extract "
+                f"{folder} is incomplete: it lacks {', '.join(lacking)}. Delete the folder and extract "
                 f"{ARCHIVE_NAME} again, or pass --download (download=True)"
             )
-        batches = [load_batch(folder / name) for name in (TRAIN_FILES if self.train else TEST_FILES)]
+        self.files = present if self.train else list(TEST_FILES)
+        self.missing = [name for name in TRAIN_FILES if name not in present] if self.train else []
+        batches = [load_batch(folder / name) for name in self.files]
         self.data = np.concatenate([images for images, _ in batches])
         self.targets = np.concatenate([labels for _, labels in batches])
         self.classes = load_class_names(folder / META_FILE)
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def describe_files(self) -> str:
+        """The files read, as a phrase: ``"data_batch_1-4 of 5"``, ``"data_batch_1-5"``, ``"test_batch"``."""
+        return describe_files(self.files)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.int64]:
         return self.data[index], self.targets[index]
