@@ -38,7 +38,7 @@
 #
 # The data: `SyntheticShapes`, minisgd's built-in ten-class CIFAR-10
 # look-alike (32×32 colour images, no download). The model: a small
-# two-layer network on the pixels (3072 → 128 → 10), so that every step runs
+# two-layer network on the pixels (3072 → 64 → 10), so that every step runs
 # in seconds; the same checks apply unchanged to the CNN of lecture 07.
 #
 # Run it: `python lectures/06_choosing_hyperparameters.py` (`--full` for a
@@ -64,7 +64,7 @@ if args.smoke:
 elif args.full:
     N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 10_000, 2_000, 100, 5, 40
 else:
-    N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 3_000, 1_000, 100, 4, 12
+    N_TRAIN, N_VAL, ITERATIONS, SHORT, LONG = 2_000, 1_000, 100, 4, 12
 N_SMALL, OVERFIT_EPOCHS = 100, 30  # the sample to overfit, and for how long
 BATCH_SIZE = 64
 
@@ -87,7 +87,7 @@ print(f"data: {data_name}, {len(train_set.classes)} classes: "
 def make_model():
     """The same initial weights every time it is called."""
     minisgd.random.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 128), nn.ReLU(), nn.Linear(128, 10))
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
 # %% [markdown]
