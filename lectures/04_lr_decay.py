@@ -231,7 +231,7 @@ print(f"lowest final training loss: {best} ({results[best]['train']['loss']:.4f}
 #
 # Left, the rate each run used at every update; right, its mini-batch training
 # loss (a moving average, log scale). Solid lines: constant α and the
-# recitation's three decays; dashed: the others. With a constant α the loss stops falling
+# recitation's three decays; dashed: ReduceLROnPlateau. With a constant α the loss stops falling
 # and keeps bouncing; every decaying schedule ends lower, because the last
 # updates are small. A decay that comes too early (the scaled step schedule's
 # last ×0.1 leaves a rate of 2·10⁻⁵ for the last epochs) stops learning too
