@@ -61,7 +61,7 @@ except ImportError:  # a minisgd without stochastic weight averaging: the SWA re
 args = lecture.start("Snapshot ensembles and SWA: ensemble accuracy against snapshots, at one run's budget.",
                      data_dir=True)
 N_TRAIN, N_TEST, EPOCHS, CYCLES = lecture.sizes(
-    args, smoke=(600, 300, 3, 3), default=(4_000, 1_000, 6, 4), full=(None, None, 40, 8)
+    args, smoke=(600, 300, 3, 3), default=(4_000, 1_000, 6, 3), full=(None, None, 40, 8)
 )
 BATCH_SIZE, LR, SWA_LR, MOMENTUM = 64, 0.05, 0.01, 0.9
 
