@@ -318,12 +318,13 @@ lecture.save(fig, "09_small_vs_large_batch.png")
 #   SWA's average is flatter than the constant-rate run it averages (λ_max
 #   29.5 against 37.2) and tests a little better (45.3 % against 44.9 %).
 # - On the real CIFAR-10 subset (`--data-dir`): the constant rate is again the
-#   sharpest trained run and the worst (λ_max 35.7, 36.6 %); SWA's average of
-#   it is much flatter (23.3) and much better (42.5 %); but the small batch,
-#   the flattest trained run (20.2), tests below cosine and SGDR (41.1 %
-#   against 42.5 % and 43.1 %), and without the large batch the rank
-#   correlation is only −0.10. Flatness and accuracy go together for SWA and
-#   against a constant rate, not as a law across all five recipes.
+#   sharpest trained run and the worst (λ_max 29.4, 37.1 %); SWA's average of
+#   it is much flatter (19.0) and better (40.6 %); the small batch is the
+#   flattest (15.7) and the best (41.3 %); but SGDR, a little sharper than
+#   cosine (20.3 against 18.2), tests a little better (40.9 % against
+#   40.2 %), and without the large batch the rank correlation is −0.60, not
+#   −1. Flatness and accuracy go together for the extremes (SWA, a constant
+#   rate, the small batch), not as a law across all five recipes.
 # - Whether the flatter solution tests better is a measurement, not a law: read
 #   the comparison lines above, and the table of both data sets in
 #   `lectures/README.md`. The rate caps the sharpness SGD can sit in
