@@ -10,6 +10,7 @@ Building blocks::
     model = build_model("lenet")
     schedule = build_schedule("sgdr", lr=0.05, epochs=3, steps_per_epoch=len(train_loader), t0=1, t_mult=2)
     optimizer = build_optimizer(model, lr=schedule, momentum=0.9, weight_decay=5e-4)
+    optimizer = build_optimizer(model, "adam", lr=schedule)   # Adam with its own defaults (betas, eps, ...)
 
 Schedule times are in **epochs** (``step_size``, ``milestones``, ``t0``); they are
 turned into optimizer updates with ``steps_per_epoch``, so the schedule moves
@@ -27,7 +28,8 @@ uninterrupted one ends: ``checkpoint.npz`` (written atomically after every
 epoch) carries the model, the optimizer (momentum buffers and update count t,
 which fixes every schedule that is a function of t), the state of
 ``ReduceLROnPlateau``, minisgd's random generator, the history, the snapshot
-ensemble's members taken so far, and the run's settings (:class:`RunConfig`).
+ensemble's members taken so far, the SWA average (``swa/``: its weights and
+the number of models in it), and the run's settings (:class:`RunConfig`).
 The data loader's order and augmentation depend only on its seed and the epoch.
 An interruption mid-epoch loses that epoch's partial work only: the resumed run
 repeats it from the same state, drawing the same batches.
@@ -294,7 +296,7 @@ def plateau_of(schedule: Any) -> Any:
 # ------------------------------------------------------------- optimizer
 # Each optimizer's settings and their defaults, used for every setting left unset (None). SGD's are the
 # recipe's (lr 0.05, momentum 0.9, weight decay 5e-4); the others are PyTorch's defaults, except RMSprop's
-# rate: 1e-3 (Hinton's lecture, Keras) rather than PyTorch's 0.01, which is too large for these CNNs.
+# rate: 1e-3 (Hinton's lecture, Keras's default) rather than PyTorch's 0.01.
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4},
     "heavy-ball": {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4},

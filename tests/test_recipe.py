@@ -130,7 +130,7 @@ def test_a_run_from_the_recipe_trains_saves_and_resumes(tmp_path):
 
 # ------------------------------------------------- optimizers, clipping, SWA
 # PyTorch's documented defaults (torch.optim, 2.x), written out here; SGD's are the recipe's, and RMSprop's
-# rate is the recipe's 1e-3 (PyTorch: 0.01, too large for these CNNs).
+# rate is the recipe's 1e-3 (Keras's default; PyTorch: 0.01).
 EXPECTED_DEFAULTS = {
     "sgd": ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4}),
     "heavy-ball": ("HeavyBallSGD", {"lr": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4}),
