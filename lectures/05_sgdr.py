@@ -44,15 +44,13 @@
 # for a quick check, `--out DIR` for where the figures go).
 
 # %%
-import math
 
 import _lecture as lecture  # the plumbing: options, figures inline or to files
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import nn, optim, schedules
-from minisgd.data import DataLoader, transforms
+from minisgd import nn, optim, recipe, schedules
 from minisgd.ensemble import SnapshotEnsemble, cycle_ends
 from minisgd.train import evaluate, fit
 
@@ -300,11 +298,11 @@ lecture.save(fig, "05_sharp_vs_flat.png")
 
 # %%
 train_set, val_set, data_name = lecture.images(args, N_TRAIN, N_VAL)  # --data-dir: CIFAR-10; else built-in
-mean, std = transforms.channel_stats(train_set.data)
-to_input = transforms.image_transforms(mean, std)
-val_loader = DataLoader(val_set, batch_size=1000, transform=to_input)
 BATCH_SIZE, LR = 64, 0.05
-total = EPOCHS * math.ceil(len(train_set) / BATCH_SIZE)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# training images' channel statistics, the training batches shuffled from seed 0.
+loader, val_loader = recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)
+total = EPOCHS * len(loader)
 
 
 def make_model():
@@ -327,14 +325,13 @@ def take_snapshot(t):
         snapshot_acc.append(evaluate(model, val_loader)["acc"])
 
 
-loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
 snapshot_history = fit(model, loader, optimizer, epochs=EPOCHS, on_step_end=take_snapshot, progress=False)
 ensemble_acc = ensemble.accuracy(val_loader)
 ensemble_acc_last = [ensemble.accuracy(val_loader, last=k) for k in range(1, len(ensemble) + 1)]
 
 single = make_model()
 single_optimizer = optim.SGD(single.parameters(), lr=schedules.cosine(LR, total_steps=total), momentum=0.9)
-loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0, transform=to_input)
+loader.set_epoch(0)  # the same batches as the snapshot run
 single_history = fit(single, loader, single_optimizer, epochs=EPOCHS, progress=False)
 single_acc = evaluate(single, val_loader)["acc"]
 

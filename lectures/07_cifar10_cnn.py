@@ -28,8 +28,12 @@
 # - a rate and an initial loss checked as in lecture 06.
 #
 # The network is `models.lenet()` (the CNN of PyTorch's CIFAR-10 tutorial,
-# 62 006 parameters) or, with `--model small_vgg`, two VGG blocks of 3×3
+# 62 006 parameters) or, with `--model small-vgg`, two VGG blocks of 3×3
 # convolutions (1.1 M parameters, several times slower).
+#
+# Data, loaders, model, schedule and optimizer come from `minisgd.recipe`, the
+# same builders `python -m minisgd train` uses: this lecture *is* that recipe,
+# written out step by step.
 #
 # **No CIFAR-10 on disk?** The script then says so and trains on minisgd's
 # built-in `SyntheticShapes` (ten classes of shapes and textures, drawn from a
@@ -39,7 +43,7 @@
 #
 # Run it: `python lectures/07_cifar10_cnn.py` (`--full` for the whole data set
 # and more epochs, `--smoke` for a quick check, `--out DIR` for the figures,
-# `--download`, `--data-dir DIR`, `--device {cpu,cuda}`, `--model {lenet,small_vgg}`).
+# `--download`, `--data-dir DIR`, `--device {cpu,cuda}`, `--model {lenet,small-vgg}`).
 
 # %%
 import math
@@ -50,16 +54,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import backend, models, optim, schedules
-from minisgd.data import (
-    CIFAR10,
-    ArrayDataset,
-    CorruptDatasetError,
-    DataLoader,
-    DatasetNotFoundError,
-    SyntheticShapes,
-    transforms,
-)
+from minisgd import backend, recipe
+from minisgd.data import transforms
 from minisgd.nn import functional as F
 from minisgd.plots import plot_history
 from minisgd.train import fit
@@ -70,7 +66,7 @@ parser.add_argument("--data-dir", type=Path, default=None,
                     help="where CIFAR-10 is (or goes); default $MINISGD_DATA or ~/.cache/minisgd")
 parser.add_argument("--device", choices=["cpu", "cuda"], default=backend.default_device(),
                     help="train on the CPU (NumPy) or a GPU (CuPy); default $MINISGD_DEVICE or cpu")
-parser.add_argument("--model", choices=["lenet", "small_vgg"], default="lenet", help="the network")
+parser.add_argument("--model", choices=recipe.MODELS, default="lenet", help="the network")
 parser.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
 args = lecture.start(parser)
 if args.device == "cuda" and not backend.gpu_available():
@@ -83,49 +79,41 @@ if args.smoke:
 elif args.full:
     N_TRAIN, N_TEST, EPOCHS = None, None, 15  # None: the whole data set
 else:
-    N_TRAIN, N_TEST, EPOCHS = 5_000, 1_000, 3
+    N_TRAIN, N_TEST, EPOCHS = 2_500, 1_000, 3
 EPOCHS = args.epochs or EPOCHS
 BATCH_SIZE, LR, MOMENTUM, WEIGHT_DECAY = 64, 0.05, 0.9, 5e-4
 
 # %% [markdown]
 # ## The data
 #
-# `data.CIFAR10(root, train, download)` reads the five training batches (or the
-# test batch) into `.data`, (N, 32, 32, 3) uint8, `.targets` and `.classes`.
-# Without the files it raises `DatasetNotFoundError`, and we fall back to the
-# built-in set. An explicit `--data-dir` is different: the lecture reads every
-# batch file there (a subset with fewer training batches works) and stops with
-# one line if there are none — it never trains on other data than asked for.
-# The default run uses a random subset, so that it finishes in well under a
-# minute on a laptop; `--full` uses everything.
-
+# `recipe.load_datasets("cifar10", data_dir=…)` reads CIFAR-10's training
+# batches (or the test batch) with `data.CIFAR10`: `.data`, (N, 32, 32, 3)
+# uint8, `.targets` and `.classes`, cut to the first `train_size` /
+# `test_size` images (CIFAR-10's files are in random order). Without the files
+# it raises `ValueError` with one line saying why, and we fall back to the
+# built-in set, `recipe.load_datasets("synthetic")`. An explicit `--data-dir`
+# is different: the lecture reads every batch file there (a subset with fewer
+# training batches works) and stops with one line if there are none — it
+# never trains on other data than asked for. The default run uses a subset,
+# so that it finishes in under a minute on a laptop; `--full` uses everything.
 
 # %%
-def subset(dataset, n, seed):
-    """n images drawn at random (without replacement) from dataset; all of it when n is None."""
-    if n is None or n >= len(dataset):
-        return dataset
-    rows = np.random.default_rng(seed).permutation(len(dataset))[:n]
-    return ArrayDataset(dataset.data[rows], dataset.targets[rows], classes=dataset.classes)
-
-
 if args.data_dir is not None and not args.download:  # asked for these files: use them (any data_batch_* present)
     train_set, test_set, _ = lecture.images(args, N_TRAIN, N_TEST)
     dataset_name = "CIFAR-10"
 else:
     try:
-        train_full = CIFAR10(args.data_dir, train=True, download=args.download)
-        test_full = CIFAR10(args.data_dir, train=False)
+        train_set, test_set = recipe.load_datasets("cifar10", data_dir=args.data_dir, download=args.download,
+                                                   train_size=N_TRAIN, test_size=N_TEST)
         dataset_name = "CIFAR-10"
-        train_set, test_set = subset(train_full, N_TRAIN, seed=0), subset(test_full, N_TEST, seed=1)
-    except (DatasetNotFoundError, CorruptDatasetError) as error:
+    except ValueError as error:
         print(f"CIFAR-10 is not available: {error}")
         hint = "" if args.download else " Run with --download to fetch CIFAR-10 (163 MB)."
         print("Falling back to the built-in synthetic data set (SyntheticShapes: ten classes of shapes and "
               f"textures, 32×32×3, the same format as CIFAR-10).{hint}\n")
         dataset_name = "SyntheticShapes (built-in)"
-        train_set = SyntheticShapes(train=True, n_samples=N_TRAIN or 20_000, seed=0)
-        test_set = SyntheticShapes(train=False, n_samples=N_TEST or 4_000, seed=0)
+        train_set, test_set = recipe.load_datasets("synthetic", train_size=N_TRAIN or 20_000,
+                                                   test_size=N_TEST or 4_000)
 classes = train_set.classes
 print(f"data: {dataset_name}, {len(train_set)} training and {len(test_set)} test images, "
       f"{len(classes)} classes: {', '.join(classes)}")
@@ -153,20 +141,19 @@ lecture.save(fig, "07_sample_images.png")
 #
 # The network wants (N, C, H, W) floats with every colour channel standardised:
 # $\hat x_c = (x_c - \mu_c)/\sigma_c$, with the mean and standard deviation of
-# each channel measured on the *training* images only. `transforms.image_transforms`
-# builds that pipeline; with `augment=True` (used with `--full`) it also crops
-# randomly after padding by 4 pixels and flips half the images left–right, the
-# standard CIFAR-10 augmentation. The `DataLoader` applies it to every batch and
-# moves the batch to `--device`.
+# each channel measured on the *training* images only. `recipe.build_loaders`
+# builds that pipeline (`transforms.image_transforms`) and the two `DataLoader`s:
+# the training one shuffles (from a seed) and, with `augment=True` (used with
+# `--full`), crops randomly after padding by 4 pixels and flips half the images
+# left–right, the standard CIFAR-10 augmentation. Each loader applies the
+# pipeline to every batch and moves the batch to `--device`.
 
 # %%
 mean, std = transforms.channel_stats(train_set.data)
 print(f"channel means {np.round(mean, 3)}, standard deviations {np.round(std, 3)} (on the [0, 1] scale)")
 augment = args.full
-train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, seed=0,
-                          transform=transforms.image_transforms(mean, std, augment=augment), device=args.device)
-test_loader = DataLoader(test_set, batch_size=500, transform=transforms.image_transforms(mean, std),
-                         device=args.device)
+train_loader, test_loader = recipe.build_loaders(train_set, test_set, batch_size=BATCH_SIZE, augment=augment,
+                                                 seed=0, device=args.device)
 
 # %% [markdown]
 # ## The network, the optimizer and the schedule
@@ -178,12 +165,11 @@ test_loader = DataLoader(test_set, batch_size=500, transform=transforms.image_tr
 
 # %%
 minisgd.random.manual_seed(0)
-model = models.lenet() if args.model == "lenet" else models.small_vgg()
-model.to(args.device)
+model = recipe.build_model(args.model).to(args.device)
 n_parameters = sum(p.size for p in model.parameters())
 total_updates = EPOCHS * len(train_loader)
-schedule = schedules.cosine(LR, total_steps=total_updates)
-optimizer = optim.SGD(model.parameters(), lr=schedule, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+schedule = recipe.build_schedule("cosine", lr=LR, epochs=EPOCHS, steps_per_epoch=len(train_loader))
+optimizer = recipe.build_optimizer(model, "sgd", lr=schedule, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 print(f"model: {args.model}, {n_parameters:,} parameters, on {args.device}")
 print(f"optimizer: SGD, momentum {MOMENTUM}, weight decay {WEIGHT_DECAY}; schedule {schedule!r}")
 print(f"training: {EPOCHS} epoch(s) of {len(train_loader)} updates = {total_updates} updates"
@@ -274,11 +260,12 @@ lecture.save(fig, "07_test_predictions.png")
 # ## What to take away
 #
 # - The whole recipe is a few lines: a `DataLoader` with normalisation, a CNN,
-#   `optim.SGD(params, lr=schedule, momentum=0.9, weight_decay=5e-4)`, and `fit`.
+#   `optim.SGD(params, lr=schedule, momentum=0.9, weight_decay=5e-4)`, and `fit`
+#   (here through `minisgd.recipe`; `python -m minisgd train` runs the same).
 # - Per-class accuracy shows where the network struggles (on CIFAR-10: cat,
 #   dog, bird; on the built-in set: the shapes that differ only in outline).
 # - With `--full` (all images, augmentation, 15 epochs) LeNet reaches about
-#   60–65 % on CIFAR-10; `--model small_vgg` goes higher, more slowly.
+#   60–65 % on CIFAR-10; `--model small-vgg` goes higher, more slowly.
 
 # %%
 lecture.finish()

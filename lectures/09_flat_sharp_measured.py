@@ -56,8 +56,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import landscape, nn, optim, schedules
-from minisgd.data import DataLoader, transforms
+from minisgd import landscape, nn, optim, recipe, schedules
+from minisgd.data import DataLoader
 from minisgd.nn import functional as F
 from minisgd.train import evaluate, fit
 
@@ -91,9 +91,10 @@ LR, MOMENTUM, RADIUS = 0.02, 0.9, 0.5
 
 # %%
 train_set, test_set, data_name = lecture.images(args, N_TRAIN, N_TEST)
-mean, std = transforms.channel_stats(train_set.data)
-to_input = transforms.image_transforms(mean, std)
-test_loader = DataLoader(test_set, batch_size=1000, transform=to_input)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# training images' channel statistics, the training batches shuffled from seed 0 (the same batches for every run).
+_, test_loader = recipe.build_loaders(train_set, test_set, seed=0)
+to_input = test_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
 train_eval_loader = DataLoader(train_set, batch_size=1000, transform=to_input)
 x_probe, y_probe = next(iter(DataLoader(train_set, batch_size=PROBE, shuffle=True, seed=1, transform=to_input)))
 print(f"data: {data_name}; {EPOCHS} epochs; curvature measured on {len(y_probe)} training images")
@@ -114,7 +115,7 @@ def make_model():
 def train(batch_size, schedule_of, swa=False):
     """Train a fresh network; schedule_of(total updates) gives the rate. Returns (model, SWA average or None)."""
     model = make_model()
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=0, transform=to_input)
+    loader, _ = recipe.build_loaders(train_set, test_set, batch_size=batch_size, seed=0)
     total = EPOCHS * len(loader)
     optimizer = optim.SGD(model.parameters(), lr=schedule_of(total), momentum=MOMENTUM)
     average = AveragedModel(model) if swa and AveragedModel is not None else None
@@ -317,12 +318,13 @@ lecture.save(fig, "09_small_vs_large_batch.png")
 #   SWA's average is flatter than the constant-rate run it averages (λ_max
 #   29.5 against 37.2) and tests a little better (45.3 % against 44.9 %).
 # - On the real CIFAR-10 subset (`--data-dir`): the constant rate is again the
-#   sharpest trained run and the worst (λ_max 35.7, 36.6 %); SWA's average of
-#   it is much flatter (23.3) and much better (42.5 %); but the small batch,
-#   the flattest trained run (20.2), tests below cosine and SGDR (41.1 %
-#   against 42.5 % and 43.1 %), and without the large batch the rank
-#   correlation is only −0.10. Flatness and accuracy go together for SWA and
-#   against a constant rate, not as a law across all five recipes.
+#   sharpest trained run and the worst (λ_max 29.4, 37.1 %); SWA's average of
+#   it is much flatter (19.0) and better (40.6 %); the small batch is the
+#   flattest (15.7) and the best (41.3 %); but SGDR, a little sharper than
+#   cosine (20.3 against 18.2), tests a little better (40.9 % against
+#   40.2 %), and without the large batch the rank correlation is −0.60, not
+#   −1. Flatness and accuracy go together for the extremes (SWA, a constant
+#   rate, the small batch), not as a law across all five recipes.
 # - Whether the flatter solution tests better is a measurement, not a law: read
 #   the comparison lines above, and the table of both data sets in
 #   `lectures/README.md`. The rate caps the sharpness SGD can sit in

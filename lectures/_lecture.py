@@ -14,7 +14,8 @@
   notebook the figure is also shown under the cell.
 - ``show_file(path)`` does the same for a PNG a library function saved.
 - ``images(args, n_train, n_test)`` gives CIFAR-10 from ``--data-dir`` (the
-  official Python batches) or, without it, the built-in ``SyntheticShapes``.
+  official Python batches) or, without it, the built-in ``SyntheticShapes``,
+  both through ``minisgd.recipe.load_datasets``.
 - ``finish()`` prints where the figures went and how long the lecture took.
 """
 
@@ -29,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 IN_NOTEBOOK = "ipykernel" in sys.modules  # Jupyter, VS Code and Colab all run an IPython kernel
@@ -102,45 +102,32 @@ def show_file(path: Path) -> None:
 def images(args: argparse.Namespace, n_train: int | None, n_test: int | None, seed: int = 0) -> tuple[Any, Any, str]:
     """(train set, test set, description): CIFAR-10 from ``--data-dir`` if given, else ``SyntheticShapes``.
 
-    ``--data-dir`` is a folder holding ``cifar-10-batches-py/`` (or that folder
-    itself). Every ``data_batch_*`` file present is used for training, so a
-    subset with fewer than CIFAR-10's five training batches works too;
-    ``test_batch`` and ``batches.meta`` must be there. ``n_train``/``n_test``
-    images are drawn at random (seeded) from the real sets, all of them when
-    ``None`` or more than there are. A ``--data-dir`` without CIFAR-10 in it
+    Both come from the recipe's ``load_datasets`` (what ``python -m minisgd
+    train`` uses). ``--data-dir`` is a folder holding ``cifar-10-batches-py/``
+    (or that folder itself); ``data.CIFAR10`` reads every ``data_batch_*``
+    present, so a subset with fewer than CIFAR-10's five training batches works
+    too (the description says which files were read). The first
+    ``n_train``/``n_test`` images are used (CIFAR-10's files are in random
+    order), all of them when ``None``. A ``--data-dir`` without CIFAR-10 in it
     stops the lecture with one line saying so: a lecture never trains on other
     data than the one asked for.
     """
-    from minisgd.data import ArrayDataset, CorruptDatasetError, SyntheticShapes
-    from minisgd.data.cifar import load_batch, load_class_names
+    from minisgd import recipe
+    from minisgd.data.cifar import describe_files
 
-    if getattr(args, "data_dir", None) is None:
-        train = SyntheticShapes(train=True, n_samples=n_train or 10_000, seed=seed)
-        test = SyntheticShapes(train=False, n_samples=n_test or 2_000, seed=seed)
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is None:
+        train, test = recipe.load_datasets("synthetic", train_size=n_train, test_size=n_test, seed=seed)
         return train, test, f"SyntheticShapes (built-in), {len(train)} training and {len(test)} test images"
-    root = Path(args.data_dir).expanduser()
-    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
-    train_files = sorted(folder.glob("data_batch_*"))
-    missing = [name for name in ("test_batch", "batches.meta") if not (folder / name).is_file()]
-    if not train_files or missing:
-        sys.exit(f"--data-dir {args.data_dir}: no CIFAR-10 Python batches in {folder} (it needs data_batch_1 … "
-                 f"data_batch_5 or some of them, test_batch and batches.meta; missing: "
-                 f"{', '.join(missing) or 'data_batch_*'})")
+    root = Path(data_dir).expanduser()
+    if root.name == "cifar-10-batches-py" and not (root / "cifar-10-batches-py").is_dir():
+        root = root.parent  # the batches folder itself
     try:
-        train_parts = [load_batch(path) for path in train_files]
-        test_images, test_labels = load_batch(folder / "test_batch")
-        classes = load_class_names(folder / "batches.meta")
-    except CorruptDatasetError as error:
-        sys.exit(f"--data-dir {args.data_dir}: {error}")
-    train_images = np.concatenate([images for images, _ in train_parts])
-    train_labels = np.concatenate([labels for _, labels in train_parts])
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for images, labels, n in ((train_images, train_labels, n_train), (test_images, test_labels, n_test)):
-        keep = np.sort(rng.permutation(len(images))[: n or len(images)])
-        chosen.append(ArrayDataset(images[keep], labels[keep], classes=classes))
-    train, test = chosen
-    return train, test, f"CIFAR-10 from {args.data_dir}, {len(train)} training and {len(test)} test images"
+        train, test = recipe.load_datasets("cifar10", data_dir=root, train_size=n_train, test_size=n_test)
+    except ValueError as error:
+        sys.exit(f"--data-dir {data_dir}: {error}")
+    return train, test, (f"CIFAR-10 from {data_dir} ({describe_files(train.files)}), "
+                         f"{len(train)} training and {len(test)} test images")
 
 
 def finish() -> None:

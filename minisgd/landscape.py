@@ -153,8 +153,11 @@ def hessian_top_eigenvalue(
     return eigenvalue
 
 
-def random_direction(params: Sequence[Tensor], seed: int = 0, filter_normalized: bool = True) -> list[np.ndarray]:
-    """A Gaussian random direction d, shaped like the parameters; filter-normalised by default.
+def random_direction(params: Sequence[Tensor], seed: int = 0, filter_normalized: bool = True) -> list[Any]:
+    """A Gaussian random direction d, shaped like the parameters and on their device; filter-normalised by default.
+
+    The numbers are drawn on the host from ``seed`` (the same direction on every
+    device), then moved to the array module of each parameter's data.
 
     Filter normalisation (Li et al. 2018, "Visualizing the Loss Landscape of
     Neural Nets"): for every filter i of a layer (a slice along the first axis:
@@ -181,7 +184,7 @@ def random_direction(params: Sequence[Tensor], seed: int = 0, filter_normalized:
                 rows = d.reshape(p.shape[0], -1)
                 rows *= np.linalg.norm(theta, axis=1, keepdims=True) / np.linalg.norm(rows, axis=1, keepdims=True)
                 d = rows.reshape(p.shape)
-        direction.append(d)
+        direction.append(get_array_module(p.data).asarray(d))
     return direction
 
 

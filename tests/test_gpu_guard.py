@@ -52,6 +52,7 @@ DEVICE_AGNOSTIC_TESTS = [
     "tests/test_train.py",
     "tests/test_lr_finder.py",
     "tests/test_ensemble.py",
+    "tests/test_landscape.py",
     "tests/test_data_loader.py",
     "tests/test_data_transforms.py",
 ]

@@ -5,6 +5,9 @@
 - A small tanh network with a squared loss: its gradient is written out by hand
   in NumPy below (back-propagation by the chain rule), and its exact Hessian
   is the central difference of that analytic gradient, column by column.
+
+Device-agnostic: results are brought to the host with ``to_numpy`` before NumPy
+compares them, so ``tests/test_gpu_guard.py`` also runs this file on the fake CuPy.
 """
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 
 import minisgd
 from minisgd import landscape
+from minisgd.backend import to_numpy
 
 
 # ------------------------------------------------------------- a quadratic
@@ -41,7 +45,7 @@ def split(vector):
 
 
 def join(arrays):
-    return np.concatenate([np.asarray(a).reshape(-1) for a in arrays])
+    return np.concatenate([to_numpy(a).reshape(-1) for a in arrays])
 
 
 def test_hvp_of_a_quadratic_is_A_v(rng):
@@ -69,9 +73,9 @@ def test_parameters_keep_their_dtype_and_values():
 
     product = landscape.hessian_vector_product(loss_fn, [w], [np.array([[1.0, 0.0]])])
     # L = (2w₁)² + (3w₂)²: H = diag(8, 18), in float64 although the data is float32.
-    np.testing.assert_allclose(np.asarray(product[0]).reshape(-1), [8.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(to_numpy(product[0]).reshape(-1), [8.0, 0.0], atol=1e-6)
     assert w.dtype == np.float32
-    np.testing.assert_array_equal(w.data, theta)
+    np.testing.assert_array_equal(to_numpy(w.data), theta)
     assert w.grad is None
 
 
@@ -107,12 +111,14 @@ def test_filter_normalised_direction():
     bias = minisgd.Tensor(rng.standard_normal(4))
     d_conv, d_bias = landscape.random_direction([conv, bias], seed=1)
     assert d_conv.shape == conv.shape and d_bias.shape == bias.shape
+    assert type(d_conv) is type(conv.data)  # on the parameters' device
+    d_conv, d_bias, weights = to_numpy(d_conv), to_numpy(d_bias), to_numpy(conv.data)
     np.testing.assert_allclose(np.linalg.norm(d_conv.reshape(4, -1), axis=1),
-                               np.linalg.norm(conv.data.reshape(4, -1), axis=1), rtol=1e-12)
+                               np.linalg.norm(weights.reshape(4, -1), axis=1), rtol=1e-12)
     np.testing.assert_array_equal(d_bias, 0.0)  # biases stay put (Li et al. 2018)
-    plain = landscape.random_direction([conv, bias], seed=1, filter_normalized=False)
+    plain = [to_numpy(d) for d in landscape.random_direction([conv, bias], seed=1, filter_normalized=False)]
     assert np.all(plain[1] != 0) and not np.allclose(np.linalg.norm(plain[0].reshape(4, -1), axis=1),
-                                                    np.linalg.norm(conv.data.reshape(4, -1), axis=1))
+                                                    np.linalg.norm(weights.reshape(4, -1), axis=1))
 
 
 # ------------------------------------------------------ a small network
