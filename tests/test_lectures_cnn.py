@@ -179,7 +179,7 @@ def test_06_sweeps_four_rates_and_runs_the_range_test(lecture):
     rows = re.findall(r"^\s+(1e-0[1-4])\s+([\d.]+)\s+(\S+)\s+(.+)$", stdout, re.MULTILINE)
     assert [r[0] for r in rows] == ["1e-01", "1e-02", "1e-03", "1e-04"]
     assert dict((r[0], r[3]) for r in rows)["1e-04"] == "barely moves: too small"
-    assert 1e-4 <= number_after(stdout, "steepest descent at lr =") <= 1.0
+    assert 1e-4 <= number_after(stdout, "suggested (minimum / 5) =") <= 1.0
     assert "val accuracy:" in stdout and "after 4 epochs" in stdout
     match = re.search(r"val loss: ([\d.]+) after 2 epochs, lowest ([\d.]+) at epoch (\d+), ([\d.]+) after 4 epochs",
                       stdout)
