@@ -317,7 +317,7 @@ def check_optimizer_settings(name: str, **given: Any) -> dict[str, Any]:
     setting that optimizer does not take (``nesterov`` with ``adam``), or a value
     out of range: momentum μ in [0, 1) (μ >= 1 never forgets a gradient: the steps
     grow without bound), Nesterov only with μ > 0, betas a pair in [0, 1),
-    alpha in [0, 1], lr, weight_decay, eps, lr_decay >= 0.
+    alpha in [0, 1], weight_decay, eps, lr_decay >= 0, lr >= 0 or a schedule.
     """
     where = "build_optimizer"
     checks.choice(where, "optimizer", name, OPTIMIZERS)
@@ -329,8 +329,7 @@ def check_optimizer_settings(name: str, **given: Any) -> dict[str, Any]:
             takers = ", ".join(other for other in OPTIMIZERS if key in OPTIMIZER_DEFAULTS[other])
             raise ValueError(f"{key} applies to optimizer {takers} only; got optimizer {name!r}")
     settings = {**defaults, **{k: v for k, v in given.items() if v is not None and k in defaults}}
-    if not callable(settings["lr"]):
-        settings["lr"] = checks.number(where, "lr", settings["lr"], low=0)
+    settings["lr"] = checks.schedule_or_number(where, "lr", settings["lr"])
     settings["weight_decay"] = checks.number(where, "weight_decay", settings["weight_decay"], low=0)
     if "momentum" in settings:
         settings["momentum"] = checks.number(where, "momentum", settings["momentum"], low=0, high=1, high_open=True)
@@ -373,8 +372,7 @@ def build_optimizer(
 
     classes = {"sgd": optim.SGD, "heavy-ball": optim.HeavyBallSGD, "adagrad": optim.Adagrad,
                "rmsprop": optim.RMSprop, "adam": optim.Adam, "adamw": optim.AdamW}
-    options = check_optimizer_settings(name, lr=None if callable(lr) else lr, **settings)
-    options["lr"] = checks.schedule_or_number("build_optimizer", "lr", lr if callable(lr) else options["lr"])
+    options = check_optimizer_settings(name, lr=lr, **settings)
     params = optim.no_decay_groups(model) if no_decay_bias_bn else model.parameters()
     return classes[name](params, **options)
 
