@@ -49,11 +49,20 @@ def cycle_ends(schedule: Callable[[Any], float], total_steps: int) -> list[int]:
     the restarts (T₀, T₀ + T₀·T_mult, …), for ``snapshot`` the multiples of
     its cycle length, for ``cyclic`` one update past each trough; a
     schedule that never rises again (``cosine``, ``step``) has none.
+
+    ``snapshot(lr, T, M)`` has cycles of L = ⌈T/M⌉ updates, so when T is not
+    a multiple of M its M-th cycle is cut short by the end of the run: that
+    cycle ends at t = T, and the schedule always gives M ends. (Other
+    schedules stopped inside a cycle, such as ``sgdr`` with a run shorter
+    than its next restart, have not ended that cycle.)
     """
     if not isinstance(total_steps, int) or total_steps < 1:
         raise ValueError(f"cycle_ends: total_steps must be an integer >= 1; got {total_steps!r}")
     lrs = evaluate(schedule, np.arange(total_steps + 1, dtype=np.float64))
-    return [t for t in range(2, total_steps + 1) if lrs[t - 2] >= lrs[t - 1] < lrs[t]]
+    ends = [t for t in range(2, total_steps + 1) if lrs[t - 2] >= lrs[t - 1] < lrs[t]]
+    cycle_length = getattr(schedule, "cycle_length", None)  # set by schedules.snapshot
+    last_cycle_cut_short = cycle_length is not None and ends and ends[-1] < total_steps
+    return ends + [total_steps] if last_cycle_cut_short else ends
 
 
 class SnapshotEnsemble:

@@ -15,7 +15,7 @@ from minisgd.ensemble import SnapshotEnsemble, cycle_ends
 # ------------------------------------------------------------ cycle ends
 def test_cycle_ends_of_cyclic_schedules():
     assert cycle_ends(schedules.snapshot(0.1, total_steps=100, cycles=4), 100) == [25, 50, 75, 100]
-    assert cycle_ends(schedules.snapshot(0.1, total_steps=100, cycles=3), 100) == [34, 68]  # ⌈100/3⌉ = 34
+    assert cycle_ends(schedules.snapshot(0.1, total_steps=100, cycles=3), 100) == [34, 68, 100]  # L = 34
     assert cycle_ends(schedules.sgdr(0.1, t0=5, t_mult=2), 75) == [5, 15, 35, 75]
     assert cycle_ends(schedules.sgdr(0.1, t0=1, t_mult=3, min_lr=0.0), 130) == [4, 13, 40, 121]
     assert cycle_ends(schedules.warmup(schedules.sgdr(0.1, t0=10), 5), 40) == [15, 25, 35]
@@ -60,6 +60,14 @@ def trained(rng):
             if optimizer.t == 60:
                 break
     return model, ensemble, features, labels, batches
+
+
+def test_snapshot_schedule_gives_m_ends_when_m_does_not_divide_t():
+    # L = ⌈378/4⌉ = 95: cycles end after 95, 190 and 285 updates, and the fourth, 93 updates long, at the end.
+    assert cycle_ends(schedules.snapshot(0.1, 378, 4), 378) == [95, 190, 285, 378]
+    assert cycle_ends(schedules.snapshot(0.1, 380, 4), 380) == [95, 190, 285, 380]
+    # SGDR stopped before its next restart has not ended its third cycle (restarts at 10 and 30).
+    assert cycle_ends(schedules.sgdr(0.1, t0=10, t_mult=2), 40) == [10, 30]
 
 
 def test_one_snapshot_per_cycle_each_a_copy(trained):
