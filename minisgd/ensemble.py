@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 import minisgd
+from minisgd import checks
 from minisgd.backend import to_numpy
 from minisgd.schedules import evaluate
 
@@ -56,8 +57,7 @@ def cycle_ends(schedule: Callable[[Any], float], total_steps: int) -> list[int]:
     schedules stopped inside a cycle, such as ``sgdr`` with a run shorter
     than its next restart, have not ended that cycle.)
     """
-    if not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"cycle_ends: total_steps must be an integer >= 1; got {total_steps!r}")
+    total_steps = checks.integer("cycle_ends", "total_steps", total_steps, low=1)
     lrs = evaluate(schedule, np.arange(total_steps + 1, dtype=np.float64))
     ends = [t for t in range(2, total_steps + 1) if lrs[t - 2] >= lrs[t - 1] < lrs[t]]
     cycle_length = getattr(schedule, "cycle_length", None)  # set by schedules.snapshot
@@ -141,6 +141,5 @@ class SnapshotEnsemble:
             raise ValueError("SnapshotEnsemble: no snapshots yet; call add(model) at the end of each cycle")
         if last is None:
             return self.snapshots
-        if not isinstance(last, int) or not 1 <= last <= len(self.snapshots):
-            raise ValueError(f"SnapshotEnsemble: last must be an integer in [1, {len(self.snapshots)}]; got {last!r}")
+        last = checks.integer("SnapshotEnsemble", "last", last, low=1, high=len(self.snapshots))
         return self.snapshots[-last:]

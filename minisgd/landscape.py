@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from minisgd import checks
 from minisgd.backend import get_array_module, to_numpy
 from minisgd.tensor import Tensor, no_grad
 
@@ -133,8 +134,7 @@ def hessian_top_eigenvalue(
     costs two gradients (see :func:`hessian_vector_product`).
     """
     params = list(params)
-    if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be an integer >= 1; got {iterations!r}")
+    iterations = checks.integer("hessian_top_eigenvalue", "iterations", iterations, low=1)
     rng = np.random.default_rng(seed)
     vector = [get_array_module(p.data).asarray(rng.standard_normal(p.shape)) for p in params]
     length = _norm(vector)
@@ -259,10 +259,8 @@ def sharpness(
     where λ_max is the worst one.
     """
     params = list(params)
-    if not radius > 0:
-        raise ValueError(f"radius must be > 0; got {radius}")
-    if not isinstance(directions, int) or directions < 1:
-        raise ValueError(f"directions must be an integer >= 1; got {directions!r}")
+    radius = checks.number("sharpness", "radius", radius, low=0, low_open=True)
+    directions = checks.integer("sharpness", "directions", directions, low=1)
     with _moved(params):
         centre = _loss(loss_fn)
     rises = []
