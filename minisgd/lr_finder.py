@@ -107,10 +107,10 @@ class LRRangeTestResult:
         if math.isfinite(self.valley_lr):
             ax.axvline(self.valley_lr, color="C2", ls=":", label=f"valley: {self.valley_lr:.3g}")
         ax.set_xscale("log")
-        if len(self.lrs):  # the whole swept range; heights up to where the sweep stops (4 x the minimum)
+        if len(self.lrs):  # the whole swept range; heights up to a quarter above the start, so the dip shows
             ax.set_xlim(self.lrs[0], self.lrs[-1])
             low = min(self.smoothed.min(), self.losses.min())
-            high = max(self.losses[0], min(self.smoothed.max(), 4 * self.smoothed.min()))
+            high = min(self.smoothed.max(), 1.25 * self.smoothed[0])  # the blow-up leaves through the top
             margin = 0.05 * (high - low) or 0.1
             ax.set_ylim(low - margin, high + margin)
         ax.set_xlabel("learning rate (log scale)")
