@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from minisgd import checks, ops, random
+from minisgd import backend, checks, ops, random
 from minisgd.backend import get_array_module
 from minisgd.nn import conv
 from minisgd.tensor import Tensor, from_op
@@ -65,15 +65,15 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     in_features = weight.shape[1]
     x_rows = x.data.reshape(-1, in_features)
     w = weight.data
-    out = x_rows @ w.T
+    out = backend.matmul(x_rows, w.T)  # a @ b, on every core (see backend.matmul)
     if bias is not None:
         out += bias.data
     parents = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
         g_rows = g.reshape(-1, w.shape[0])
-        grad_x = (g_rows @ w).reshape(x.shape) if x.requires_grad else None
-        grad_w = g_rows.T @ x_rows if weight.requires_grad else None
+        grad_x = backend.matmul(g_rows, w).reshape(x.shape) if x.requires_grad else None
+        grad_w = backend.matmul(g_rows.T, x_rows) if weight.requires_grad else None
         grads = (grad_x, grad_w)
         if bias is not None:
             grads += (g_rows.sum(axis=0) if bias.requires_grad else None,)
