@@ -25,6 +25,7 @@ splits one large matrix product the same way (the linear layers use it).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -143,6 +144,46 @@ def synchronize(device: str) -> None:
     """
     if check_device(device) == "cuda":
         array_module("cuda").cuda.get_current_stream().synchronize()
+
+
+# ------------------------------------------------------------- host memory
+# glibc's mallopt parameters (malloc.h) and the values minisgd sets.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+TRIM_THRESHOLD_BYTES = 256 * 2**20
+MMAP_THRESHOLD_BYTES = 32 * 2**20  # the largest glibc accepts on 64-bit machines
+
+
+def keep_freed_memory() -> bool:
+    """Ask the C library's malloc to keep freed memory for reuse instead of returning it to the kernel.
+
+    Every training step allocates and frees the same large arrays
+    (activations, gradients: 16 MB each for small_vgg at batch 128). By
+    default glibc hands such blocks back to the kernel when they are freed
+    (blocks above its mmap threshold, and any free space above its trim
+    threshold at the top of the heap), so the next step's arrays start on
+    fresh pages: one page fault per 4 KB, which the kernel must zero. Measured
+    on small_vgg: about 7 000 faults and 15 ms per step. With the mmap
+    threshold at 32 MB and the trim threshold at 256 MB, arrays up to 32 MB
+    come from the heap and the freed memory stays in the process for the next
+    step (peak memory is unchanged: it was in use a moment before).
+
+    Linux with glibc only (``mallopt``); elsewhere nothing changes. Returns
+    True when both settings were applied. minisgd calls it once, on import.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already uses
+    except (OSError, AttributeError):  # no mallopt (musl, for example)
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    # The trim threshold first: setting it also stops glibc from moving the mmap threshold on its own.
+    return bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)) and bool(
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    )
+
+
+KEEPS_FREED_MEMORY = keep_freed_memory()
 
 
 # ------------------------------------------------------------- CPU threads

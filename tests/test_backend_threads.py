@@ -74,3 +74,42 @@ def test_a_forked_child_starts_its_own_threads():
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((7, 5), (5, 3)), ((3, 5), (5, 11)), ((1, 4), (4, 1)), ((0, 4), (4, 6))])
+def test_matmul_on_threads_is_the_matrix_product(shape_a, shape_b):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    expected = np.einsum("ik,kj->ij", a, b)  # no BLAS: an independent computation
+    np.testing.assert_allclose(backend.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(backend.matmul(a.T.copy().T, b[:, ::1]), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_splits_the_product_over_map_blocks(monkeypatch):
+    if backend.CPU_THREADS < 2:
+        pytest.skip("the BLAS has one thread here: matmul is a @ b")
+    calls = []
+    map_blocks = backend.map_blocks
+
+    def recording(work, blocks, device):
+        blocks = list(blocks)
+        calls.append(blocks)
+        return map_blocks(lambda block: (work(block), _blas_threads())[1], blocks, device)
+
+    monkeypatch.setattr(backend, "map_blocks", recording)
+    tall, wide = np.ones((64, 8)), np.ones((8, 100))
+    np.testing.assert_array_equal(backend.matmul(tall, np.ones((8, 4))), np.full((64, 4), 8.0))
+    np.testing.assert_array_equal(backend.matmul(np.ones((4, 8)), wide), np.full((4, 100), 8.0))
+    assert [len(blocks) for blocks in calls] == [backend.CPU_THREADS] * 2
+
+
+def test_freed_memory_is_reused_without_page_faults():
+    """With keep_freed_memory on (Linux, glibc), a freed 16 MB array's pages serve the next one."""
+    resource = pytest.importorskip("resource")
+    if not backend.KEEPS_FREED_MEMORY:
+        pytest.skip("not Linux with glibc: minisgd leaves malloc as it is")
+    np.ones(4 * 2**20, dtype=np.float32)  # allocated, touched and freed: its pages stay in the process
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(4 * 2**20, dtype=np.float32)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 100, f"{faults} page faults for 16 MB: the freed memory went back to the kernel"

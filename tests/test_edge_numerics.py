@@ -75,6 +75,17 @@ def test_relu_passes_the_gradient_of_a_nan_like_pytorch():
     np.testing.assert_array_equal(grad, [1.0, 0.0, 0.0, 1.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_relu_gradient_is_exactly_g_or_positive_zero_even_for_infinite_g(dtype):
+    """PyTorch's threshold_backward selects: 0 where out <= 0 (never −0, never ∞·0 = NaN), g elsewhere."""
+    x = Tensor(np.array([-1.0, 2.0, -3.0, 0.0, 4.0, NAN], dtype=dtype), requires_grad=True)
+    g = np.array([INF, -INF, -5.0, NAN, -7.0, 3.0], dtype=dtype)
+    minisgd.relu(x).backward(g)
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad, np.array([0.0, -INF, 0.0, 0.0, -7.0, 3.0], dtype=dtype))
+    assert not np.signbit(x.grad[[0, 2, 3]]).any()  # +0, as a selection gives
+
+
 def test_abs_has_zero_gradient_at_zero_and_nan():
     _, (grad,) = _grad(minisgd.abs, [NAN, 0.0, -2.0, 3.0])
     np.testing.assert_array_equal(grad, [0.0, 0.0, -1.0, 1.0])
