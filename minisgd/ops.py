@@ -522,25 +522,24 @@ def relu(a: Tensor, inplace: bool = False) -> Tensor:
     # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
     out = xp.maximum(a.data, 0, out=a.data if inplace else None)
     return from_op(
-        out, (a,), lambda g: (select(~(out <= 0), g),), "relu_" if inplace else "relu",
+        out, (a,), lambda g: (zero_where(out <= 0, g),), "relu_" if inplace else "relu",
         saves_output=True, inplace_of=a if inplace else None,
     )
 
 
-def select(keep: Any, g: Any) -> Any:
-    """g where ``keep`` is True, +0 elsewhere: ``where(keep, g, 0)`` without a branch per element.
+def zero_where(drop: Any, g: Any) -> Any:
+    """g with +0 where ``drop`` is True: ``where(drop, 0, g)`` without a branch per element.
 
     NumPy's ``where`` branches on every element, and on the random signs of
     activations the processor mispredicts half of those branches: it runs
-    about ten times slower than a multiplication. ``g * keep`` would be as
+    about ten times slower than a multiplication. ``g * ~drop`` would be as
     fast but is not the same number everywhere (−3·0 = −0, ∞·0 = NaN). So
-    this keeps or clears the *bits* of g: each True of ``keep`` becomes the
-    integer with all bits set (−1 as an unsigned integer), each False 0, and
-    the bitwise AND with g's bits gives g itself or +0 exactly.
+    this keeps or clears the *bits* of g: ``drop − 1`` as an unsigned integer
+    of g's width is 0 where drop is True and all bits set where it is False,
+    and its bitwise AND with g's bits is +0 or g itself, exactly.
     """
     xp = get_array_module(g)
-    bits = keep.astype(xp.dtype(f"u{g.itemsize}"))  # 1 or 0, as unsigned integers of g's width
-    xp.negative(bits, out=bits)                       # all bits set, or none
+    bits = xp.subtract(drop, 1, dtype=xp.dtype(f"u{g.itemsize}"))  # 0, or all bits set
     xp.bitwise_and(g.view(bits.dtype), bits, out=bits)
     return bits.view(g.dtype)
 
