@@ -82,6 +82,27 @@ def test_fast_conv2d_without_bias_and_without_input_gradient_equals_the_referenc
     np.testing.assert_allclose(_numpy(w_fast.grad), _numpy(w_ref.grad), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-4)])
+@pytest.mark.parametrize("case", CONV_CASES + NETWORK_CASES)
+def test_fast_conv2d_of_a_first_layer_equals_the_reference(rng, case, dtype, tolerance):
+    """No ∂L/∂x (a first layer): with few output channels the weight gradient comes from the widened kernel."""
+    n, c, h, w_, o, kh, kw, stride, padding = case
+    x = Tensor(rng.standard_normal((n, c, h, w_)).astype(dtype))
+    weights = [Tensor(rng.standard_normal((o, c, kh, kw)).astype(dtype), requires_grad=True)]
+    biases = [Tensor(rng.standard_normal(o).astype(dtype), requires_grad=True)]
+    weights.append(Tensor(weights[0].data.copy(), requires_grad=True))
+    biases.append(Tensor(biases[0].data.copy(), requires_grad=True))
+    g = Tensor(rng.standard_normal(direct_conv2d(x.data[:1], weights[0].data, None, stride, padding).shape[1:]))
+    for conv, weight, bias in zip((F.conv2d, conv_reference.conv2d), weights, biases):
+        (conv(x, weight, bias, stride=stride, padding=padding) * g).sum().backward()
+    pairs = (("grad w", weights[0].grad, weights[1].grad), ("grad b", biases[0].grad, biases[1].grad))
+    for name, fast, reference in pairs:
+        scale = max(1.0, float(np.abs(_numpy(reference)).max()))
+        np.testing.assert_allclose(
+            _numpy(fast), _numpy(reference), rtol=tolerance, atol=tolerance * scale, err_msg=name
+        )
+
+
 def _pool_grads(pool, x, kernel, stride, g):
     x_t = Tensor(x, requires_grad=True)
     out = pool(x_t, kernel, stride)

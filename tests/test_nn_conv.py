@@ -125,6 +125,30 @@ def test_im2col_copies_each_patch_and_col2im_is_its_adjoint(rng):
     assert np.isclose((cols * c).sum(), (x_pad * back).sum(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("pixels, stride_w", [(2, 1), (4, 1), (4, 2), (2, 3)])
+def test_widen_and_narrow_are_adjoint_and_widen_computes_neighbouring_pixels(rng, pixels, stride_w):
+    w = rng.standard_normal((3, 2, 3, 4))
+    wide = conv.widen(w, pixels, stride_w)
+    assert wide.shape == (pixels * 3, 2, 3, (pixels - 1) * stride_w + 4)
+    big = rng.standard_normal(wide.shape)
+    # ⟨widen(w), W⟩ = ⟨w, narrow(W)⟩: narrow is the transpose of widen, the rule for the weight gradient
+    np.testing.assert_allclose(np.sum(wide * big), np.sum(w * conv.narrow(big, pixels, stride_w, 4)), rtol=1e-12)
+    # the wide kernel at stride X·s gives the narrow convolution's outputs, X per wide pixel
+    x = rng.standard_normal((2, 2, 5, 4 * pixels * stride_w + 6))
+    narrow_out = direct_conv2d(x, w, None, (1, stride_w), (0, 0))
+    wide_out = direct_conv2d(x, wide, None, (1, pixels * stride_w), (0, 0))
+    count = wide_out.shape[3]
+    wide_as_narrow = wide_out.reshape(2, pixels, 3, 3, count).transpose(0, 2, 3, 4, 1).reshape(2, 3, 3, -1)
+    np.testing.assert_allclose(wide_as_narrow, narrow_out[..., : count * pixels], rtol=1e-12, atol=1e-12)
+
+
+def test_pixels_per_row_widens_only_layers_with_few_output_channels():
+    assert conv.pixels_per_row(28, 6) == 4  # lenet's first convolution
+    assert conv.pixels_per_row(10, 16) == 2  # lenet's second
+    assert conv.pixels_per_row(32, 32) == 1  # small_vgg's
+    assert conv.pixels_per_row(7, 2) == 1  # no X > 1 divides the width
+
+
 def test_im2col_refuses_an_image_whose_rows_are_not_contiguous(rng):
     x_pad = rng.standard_normal((2, 5, 5, 3)).transpose(0, 2, 1, 3)  # (n, H, W, C) with W not contiguous
     with pytest.raises(ValueError, match="contiguous along its last two axes"):

@@ -43,6 +43,17 @@ What it does differently from the reference, and why:
   other strides, the textbook route runs: ∂L/∂cols = g · w_rows scattered
   back by :func:`col2im` (:func:`_backward_col2im`). A first layer, which
   needs no ∂L/∂x, takes that route without its col2im.
+- **A wider kernel for few output channels.** With O = 6 (lenet's first
+  convolution) the product cols · w_rowsᵀ is six columns wide, a shape the
+  BLAS runs at a third of its speed, and its weight gradient (6 rows) is as
+  slow. The same convolution is also a convolution with a kernel
+  ``(X − 1)·s + kW`` wide, moved X pixels at a time, with X·O output
+  channels: channel (x′, o) of the wide kernel is w[o] shifted x′·s to the
+  right, zeros elsewhere (:func:`widen`). Its output, channels-last, *is* the
+  narrow output, and its columns are smaller (neighbouring patches share
+  their pixels). :func:`pixels_per_row` picks X (1 for more than 16
+  channels), and the weight gradient of the wide kernel adds back into w
+  (:func:`narrow`). A layer that needs ∂L/∂x uses X = 1 in its backward.
 - **Max pooling in two 1-D passes** (width, then height) that keep the
   winning offset of each window for the backward, also in blocks of images
   on every core.
@@ -214,6 +225,38 @@ def _sum(parts: list[Any]) -> Any:
     return total
 
 
+def pixels_per_row(out_width: int, out_channels: int) -> int:
+    """X, the output pixels one row of the columns computes: the largest of 4, 2, 1 that divides
+    the output width and keeps X·O <= 32. lenet: 4 for its first convolution (O = 6), 2 for its second
+    (O = 16); small_vgg (O >= 32): 1, plain im2col."""
+    return next(x for x in (4, 2, 1) if out_width % x == 0 and (x == 1 or x * out_channels <= 32))
+
+
+def widen(weight: Any, pixels: int, stride_w: int) -> Any:
+    """The kernel that computes ``pixels`` (X) neighbouring output pixels at once: (X·O, C, kH, (X − 1)·s + kW).
+
+        w_wide[x′·O + o, c, i, x′·s + j] = w[o, c, i, j]     (zero elsewhere)
+
+    Convolving with it at stride X·s along the width gives, in output channel
+    (x′, o) of wide pixel x, narrow output pixel x·X + x′ of channel o.
+    """
+    xp = get_array_module(weight)
+    out_channels, channels, kernel_h, kernel_w = weight.shape
+    wide = xp.zeros((pixels, out_channels, channels, kernel_h, (pixels - 1) * stride_w + kernel_w), weight.dtype)
+    for shift in range(pixels):
+        wide[shift, :, :, :, shift * stride_w : shift * stride_w + kernel_w] = weight
+    return wide.reshape(pixels * out_channels, channels, kernel_h, -1)
+
+
+def narrow(grad_wide: Any, pixels: int, stride_w: int, kernel_w: int) -> Any:
+    """∂L/∂w from ∂L/∂w_wide (the adjoint of :func:`widen`):
+
+        ∂L/∂w[o, c, i, j] = Σ_x′ ∂L/∂w_wide[x′·O + o, c, i, x′·s + j]
+    """
+    parts = grad_wide.reshape((pixels, -1) + grad_wide.shape[1:])
+    return _sum([parts[shift, ..., shift * stride_w : shift * stride_w + kernel_w].copy() for shift in range(pixels)])
+
+
 def conv2d_forward(
     x: Any, weight: Any, bias: Any | None, stride: tuple[int, int], padding: tuple[int, int]
 ) -> Any:
@@ -223,8 +266,26 @@ def conv2d_forward(
 
     per block of images: pad, :func:`im2col`, one matrix product written
     straight into the output, bias. Returns an (N, O, Ho, Wo) array whose
-    memory is channels-last.
+    memory is channels-last. With few output channels, the same numbers
+    come from the :func:`widen` ed kernel (X output pixels per row of the columns).
     """
+    batch, _, height, width = x.shape
+    out_channels, _, kernel_h, kernel_w = weight.shape
+    out_h = output_size(height, kernel_h, stride[0], padding[0])
+    out_w = output_size(width, kernel_w, stride[1], padding[1])
+    pixels = pixels_per_row(out_w, out_channels)
+    if pixels == 1:
+        return _conv2d_forward(x, weight, bias, stride, padding)
+    xp = get_array_module(x)
+    wide_bias = None if bias is None else xp.tile(bias, pixels)
+    wide = _conv2d_forward(x, widen(weight, pixels, stride[1]), wide_bias, (stride[0], pixels * stride[1]), padding)
+    # (N, Ho, Wo/X, X·O) channels-last is the memory of (N, Ho, Wo, O)
+    return channels_first(channels_last(wide).reshape(batch, out_h, out_w, out_channels))
+
+
+def _conv2d_forward(
+    x: Any, weight: Any, bias: Any | None, stride: tuple[int, int], padding: tuple[int, int]
+) -> Any:
     xp = get_array_module(x)
     batch, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
@@ -273,16 +334,27 @@ def conv2d_backward(
       first): :func:`_backward_stride_1`, no col2im;
     - otherwise :func:`_backward_col2im`, the textbook route (lenet's second
       convolution); without an input gradient (a first layer) it computes
-      ∂L/∂w only and skips col2im.
+      ∂L/∂w only and skips col2im, and with few output channels (lenet's
+      first layer) it runs on the :func:`widen` ed kernel, as the forward
+      pass did, and :func:`narrow` turns that kernel's gradient into ∂L/∂w.
 
     ∂L/∂x is None unless ``need_input_grad``; ∂L/∂b is None unless ``need_bias_grad``.
     """
     xp = get_array_module(x)
-    _, channels, height, width = x.shape
+    batch, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
     _, _, out_h, out_w = grad_out.shape
     # g channels-last, (N, Ho, Wo, O); a copy only when it is not channels-last already.
     g_last = xp.ascontiguousarray(channels_last(grad_out))
+    pixels = pixels_per_row(out_w, out_channels)
+    if not need_input_grad and pixels > 1:  # the widened kernel of the forward pass: ∂L/∂w only
+        g_wide = g_last.reshape(batch, out_h, out_w // pixels, pixels * out_channels)
+        _, grad_wide, grad_b = _backward_col2im(
+            g_wide, x, widen(weight, pixels, stride[1]), (stride[0], pixels * stride[1]), padding,
+            need_input_grad=False, need_bias_grad=need_bias_grad,
+        )
+        grad_b = None if grad_b is None else grad_b.reshape(pixels, out_channels).sum(axis=0)
+        return None, xp.ascontiguousarray(narrow(grad_wide, pixels, stride[1], kernel_w)), grad_b
     # The stride-1 route builds columns of g, one row per input pixel (H·W·O per kernel offset); the
     # col2im route builds columns of x, one row per output pixel (Ho·Wo·C), then scatters as many back.
     # Take the stride-1 route unless its columns are more than twice as large (lenet's second layer:
