@@ -142,9 +142,23 @@ def test_widen_and_narrow_are_adjoint_and_widen_computes_neighbouring_pixels(rng
     np.testing.assert_allclose(wide_as_narrow, narrow_out[..., : count * pixels], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch, bytes_per_image", [(128, 1024 * 288 * 4), (128, 196 * 120 * 4), (7, 10**9), (5, 0)])
+def test_image_blocks_cover_the_batch_evenly_in_a_multiple_of_the_threads(batch, bytes_per_image, monkeypatch):
+    monkeypatch.setattr(conv, "CPU_THREADS", 2)
+    bounds = conv.image_blocks(batch, bytes_per_image, "cpu")
+    assert [start for start, _ in bounds] == [0] + [stop for _, stop in bounds[:-1]] and bounds[-1][1] == batch
+    sizes = [stop - start for start, stop in bounds]
+    assert len(sizes) % 2 == 0 or len(sizes) == batch  # a multiple of the threads, unless there are too few images
+    assert max(sizes) - min(sizes) <= 1
+    assert max(sizes) == 1 or max(sizes) * bytes_per_image <= conv.BLOCK_BYTES
+    assert conv.image_blocks(batch, bytes_per_image, "cuda") == [(0, batch)]
+    assert conv.image_blocks(0, bytes_per_image, "cpu") == []
+
+
 def test_pixels_per_row_widens_only_layers_with_few_output_channels():
     assert conv.pixels_per_row(28, 6) == 4  # lenet's first convolution
-    assert conv.pixels_per_row(10, 16) == 2  # lenet's second
+    assert conv.pixels_per_row(10, 16) == 1  # lenet's second
+    assert conv.pixels_per_row(10, 12) == 2
     assert conv.pixels_per_row(32, 32) == 1  # small_vgg's
     assert conv.pixels_per_row(7, 2) == 1  # no X > 1 divides the width
 

@@ -51,7 +51,7 @@ What it does differently from the reference, and why:
   channels: channel (x′, o) of the wide kernel is w[o] shifted x′·s to the
   right, zeros elsewhere (:func:`widen`). Its output, channels-last, *is* the
   narrow output, and its columns are smaller (neighbouring patches share
-  their pixels). :func:`pixels_per_row` picks X (1 for more than 16
+  their pixels). :func:`pixels_per_row` picks X (1 for more than 12
   channels), and the weight gradient of the wide kernel adds back into w
   (:func:`narrow`). A layer that needs ∂L/∂x uses X = 1 in its backward.
 - **Max pooling in two 1-D passes** (width, then height) that keep the
@@ -93,17 +93,17 @@ def channels_first(x: Any) -> Any:
     return x.transpose(0, 3, 1, 2)
 
 
-def images_per_block(batch: int, bytes_per_image: int, device: str) -> int:
-    """Images per block: all of them on a GPU; on the CPU ~BLOCK_BYTES of columns, and at least one block per thread."""
-    if device != "cpu":
-        return batch
-    per_thread = -(-batch // CPU_THREADS)  # ⌈batch / threads⌉
-    return max(1, min(per_thread, BLOCK_BYTES // max(bytes_per_image, 1)))
-
-
-def blocks(batch: int, per_block: int) -> list[tuple[int, int]]:
-    """(start, stop) of each block of ``per_block`` images (the last may be shorter; none for an empty batch)."""
-    return [(start, min(start + per_block, batch)) for start in range(0, batch, max(per_block, 1))]
+def image_blocks(batch: int, bytes_per_image: int, device: str) -> list[tuple[int, int]]:
+    """(start, stop) of each block of images: on a GPU one block, the batch; on the CPU blocks of at most
+    ~BLOCK_BYTES of columns, as many as possible alike, their number a multiple of the threads (so every
+    thread gets as many images). None for an empty batch."""
+    if device != "cpu" or batch == 0:
+        return [(0, batch)] if batch else []
+    largest = max(1, BLOCK_BYTES // max(bytes_per_image, 1))  # images in a block at most
+    count = -(-batch // largest)                              # the fewest blocks that respect it
+    count = -(-count // CPU_THREADS) * CPU_THREADS            # rounded up to a multiple of the threads
+    bounds = sorted({batch * k // count for k in range(count + 1)})
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _window(offset: int, stride: int, count: int) -> slice:
@@ -227,9 +227,9 @@ def _sum(parts: list[Any]) -> Any:
 
 def pixels_per_row(out_width: int, out_channels: int) -> int:
     """X, the output pixels one row of the columns computes: the largest of 4, 2, 1 that divides
-    the output width and keeps X·O <= 32. lenet: 4 for its first convolution (O = 6), 2 for its second
-    (O = 16); small_vgg (O >= 32): 1, plain im2col."""
-    return next(x for x in (4, 2, 1) if out_width % x == 0 and (x == 1 or x * out_channels <= 32))
+    the output width and keeps X·O <= 24. lenet's first convolution (O = 6): 4. Its second (O = 16)
+    and small_vgg's (O >= 32): 1, plain im2col (measured: X = 2 was no faster for O = 16)."""
+    return next(x for x in (4, 2, 1) if out_width % x == 0 and (x == 1 or x * out_channels <= 24))
 
 
 def widen(weight: Any, pixels: int, stride_w: int) -> Any:
@@ -309,8 +309,8 @@ def _conv2d_forward(
         if bias is not None:
             block_out += bias
 
-    per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
-    map_blocks(forward_block, blocks(batch, per_block), device_of(x))
+    device = device_of(x)
+    map_blocks(forward_block, image_blocks(batch, pixels * patch * dtype.itemsize, device), device)
     return channels_first(out)
 
 
@@ -422,8 +422,8 @@ def _backward_col2im(
             grad_x[start:stop] = _crop(grad_pad, padding, height, width)
         return grad_w_rows, (_bias_grad(g_block) if need_bias_grad else None)
 
-    per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
-    parts = map_blocks(backward_block, blocks(batch, per_block), device_of(x))
+    device = device_of(x)
+    parts = map_blocks(backward_block, image_blocks(batch, pixels * patch * dtype.itemsize, device), device)
     grad_w_rows = _sum([grad_w for grad_w, _ in parts])
     grad_w = grad_w_rows.reshape(out_channels, kernel_h, kernel_w, channels).transpose(0, 3, 1, 2)
     grad_b = _sum([grad_b for _, grad_b in parts]) if need_bias_grad else None
@@ -481,8 +481,8 @@ def _backward_stride_1(
         g_block = g_last[start:stop].reshape(-1, out_channels)
         return x_rows[rows].T @ g_cols, (_bias_grad(g_block) if need_bias_grad else None)
 
-    per_block = images_per_block(batch, pixels * patch * dtype.itemsize, device_of(x))
-    parts = map_blocks(backward_block, blocks(batch, per_block), device_of(x))
+    device = device_of(x)
+    parts = map_blocks(backward_block, image_blocks(batch, pixels * patch * dtype.itemsize, device), device)
     grad_w_flipped = _sum([grad_w for grad_w, _ in parts])
     # back from [c, i', j', o] to PyTorch's [o, c, i, j]
     grad_w = grad_w_flipped.reshape(channels, kernel_h, kernel_w, out_channels)[:, ::-1, ::-1, :]
@@ -542,8 +542,8 @@ def max_unpool_along(grad_out: Any, winner: Any, axis: int, kernel: int, stride:
 
 
 def _pool_blocks(batch: int, device: str) -> list[tuple[int, int]]:
-    """Blocks of images for pooling: one per thread on the CPU, the whole batch on a GPU."""
-    return blocks(batch, batch if device != "cpu" else -(-batch // CPU_THREADS))
+    """Blocks of images for pooling (no columns): one per thread on the CPU, the whole batch on a GPU."""
+    return image_blocks(batch, 0, device)
 
 
 def max_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[Any, Any]:
