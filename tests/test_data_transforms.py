@@ -159,3 +159,23 @@ def test_bad_transform_arguments():
     with pytest.raises(ValueError, match="RandomCrop expects a batch of images as a 4-D NumPy array"):
         RandomCrop(2)(np.zeros((3, 4)), np.random.default_rng(0))
 
+
+
+@pytest.mark.parametrize("layout", ["channels-last", "NCHW", "another order"])
+def test_normalize_gives_the_formula_in_every_memory_layout_and_keeps_channels_last(layout):
+    rng = np.random.default_rng(0)
+    x = to_float_chw(rng.integers(0, 256, (4, 5, 6, 3), dtype=np.uint8))  # channels-last memory
+    if layout == "NCHW":
+        x = np.ascontiguousarray(x)
+    elif layout == "another order":
+        x = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # (N, C, W, H) memory
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    expected = np.empty_like(x)
+    for c in range(3):  # channel by channel, the definition
+        expected[:, c] = (x[:, c] - np.float32(mean[c])) / np.float32(std[c])
+    before = x.copy()
+    out = Normalize(mean, std)(x)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(x, before)  # the input is not modified
+    if layout == "channels-last":
+        assert out.transpose(0, 2, 3, 1).flags.c_contiguous  # what the first convolution reads without a copy

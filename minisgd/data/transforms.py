@@ -123,9 +123,22 @@ class Normalize:
                 f"Normalize has statistics for {self.mean.size} channels but the batch has "
                 f"{x.shape[1]} on axis 1 (layout (N, C, H, W)); got shape {x.shape}"
             )
-        mean = self.mean.astype(x.dtype).reshape(1, -1, 1, 1)
-        std = self.std.astype(x.dtype).reshape(1, -1, 1, 1)
-        return (x - mean) / std
+        mean, std = self.mean.astype(x.dtype), self.std.astype(x.dtype)
+        out = np.array(x, order="K")  # a copy with x's memory layout
+        if out.flags.c_contiguous:  # (N, C, H, W) memory: each channel's statistics over runs of H·W pixels
+            out -= mean.reshape(1, -1, 1, 1)
+            out /= std.reshape(1, -1, 1, 1)
+            return out
+        # Channels-last memory (what to_float_chw returns): NumPy's innermost loop would run over the 3
+        # channels of one pixel, three times slower; over rows of W·C numbers with the statistics
+        # repeated W times, it is the same arithmetic at full speed, and the layout stays channels-last.
+        rows = out.transpose(0, 2, 3, 1).reshape(out.shape[0], out.shape[2], -1)  # a view when channels-last
+        if not np.shares_memory(rows, out):
+            return (x - mean.reshape(1, -1, 1, 1)) / std.reshape(1, -1, 1, 1)  # any other layout
+        width = out.shape[3]
+        rows -= np.tile(mean, width)
+        rows /= np.tile(std, width)
+        return out
 
     def __repr__(self) -> str:
         return f"Normalize(mean={np.round(self.mean, 4).tolist()}, std={np.round(self.std, 4).tolist()})"
