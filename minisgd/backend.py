@@ -221,6 +221,11 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
     block takes the next one, so a thread slowed by another process does not
     hold the others up. On a GPU, and where threadpoolctl is missing (the BLAS
     threads cannot then be held), the blocks run one after another.
+
+    NumPy's floating-point error handling (``np.errstate``) belongs to each
+    thread, so the blocks run under the caller's: an overflow that the caller
+    ignores is ignored in the blocks too, and one it turns into an error is an
+    error there too.
     """
     global _executor
     blocks = list(blocks)
@@ -228,11 +233,17 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
         return [work(block) for block in blocks]
     if _executor is None:
         _executor = ThreadPoolExecutor(CPU_THREADS, thread_name_prefix="minisgd")
+    callers_errstate = np.geterr()
+
+    def work_as_the_caller(block: Any) -> Any:
+        with np.errstate(**callers_errstate):
+            return work(block)
+
     before = [library.num_threads for library in _BLAS]
     for library in _BLAS:
         library.set_num_threads(1)
     try:
-        return list(_executor.map(work, blocks))
+        return list(_executor.map(work_as_the_caller, blocks))
     finally:
         for library, threads in zip(_BLAS, before):
             library.set_num_threads(threads)

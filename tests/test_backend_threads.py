@@ -1,6 +1,7 @@
 """backend.map_blocks: independent blocks of work on CPU threads, with NumPy's BLAS held at one thread inside."""
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -113,3 +114,21 @@ def test_freed_memory_is_reused_without_page_faults():
     np.ones(4 * 2**20, dtype=np.float32)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 100, f"{faults} page faults for 16 MB: the freed memory went back to the kernel"
+
+
+def test_blocks_run_under_the_callers_floating_point_error_handling():
+    if backend.CPU_THREADS < 2:
+        pytest.skip("the BLAS has one thread here: the blocks run on the caller's thread")
+    huge = np.full(4, np.finfo(np.float32).max)
+
+    def overflow(block):
+        return huge * np.float32(block + 2)
+
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError):
+            backend.map_blocks(overflow, range(4), "cpu")
+    with np.errstate(over="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results = backend.map_blocks(overflow, range(4), "cpu")
+    assert all(np.isinf(result).all() for result in results)
