@@ -25,12 +25,15 @@ splits one large matrix product the same way (the linear layers use it).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import itertools
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -212,15 +215,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_executor)
 
 
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Hold NumPy's BLAS at one thread inside the ``with`` block, and restore its thread count after."""
+    before = [library.num_threads for library in _BLAS]
+    for library in _BLAS:
+        library.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for library, threads in zip(_BLAS, before):
+            library.set_num_threads(threads)
+
+
 def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -> list[Any]:
     """``[work(block) for block in blocks]``, on ``CPU_THREADS`` threads on the CPU.
 
     The blocks must be independent (each writes its own part of the output).
-    While they run, NumPy's BLAS is held at one thread, so that the threads do
-    not fight the BLAS's own threads for the cores; a thread that finishes a
-    block takes the next one, so a thread slowed by another process does not
-    hold the others up. On a GPU, and where threadpoolctl is missing (the BLAS
-    threads cannot then be held), the blocks run one after another.
+    The calling thread and ``CPU_THREADS − 1`` threads of a pool take the
+    blocks one at a time, in order, until none is left: a thread slowed by
+    another process then does fewer blocks instead of holding the others up,
+    and a call with little work costs no more than waking one thread. While
+    they run, NumPy's BLAS is held at one thread, so that the threads do not
+    fight the BLAS's own threads for the cores. On a GPU, and where
+    threadpoolctl is missing (the BLAS threads cannot then be held), the
+    blocks run one after another on the calling thread.
 
     NumPy's floating-point error handling (``np.errstate``) belongs to each
     thread, so the blocks run under the caller's: an overflow that the caller
@@ -229,24 +248,43 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
     """
     global _executor
     blocks = list(blocks)
-    if device != "cpu" or CPU_THREADS < 2 or len(blocks) < 2 or not _BLAS:
+    if device != "cpu" or not _BLAS:
         return [work(block) for block in blocks]
-    if _executor is None:
-        _executor = ThreadPoolExecutor(CPU_THREADS, thread_name_prefix="minisgd")
+    results: list[Any] = [None] * len(blocks)
+    taken = itertools.count()  # the next block to take; next() on it is atomic
+    failed = threading.Event()
     callers_errstate = np.geterr()
 
-    def work_as_the_caller(block: Any) -> Any:
+    def take_blocks() -> None:
         with np.errstate(**callers_errstate):
-            return work(block)
+            while True:
+                index = next(taken)
+                if index >= len(blocks) or failed.is_set():
+                    return
+                try:
+                    results[index] = work(blocks[index])
+                except BaseException:
+                    failed.set()  # the other threads stop taking blocks
+                    raise
 
-    before = [library.num_threads for library in _BLAS]
-    for library in _BLAS:
-        library.set_num_threads(1)
-    try:
-        return list(_executor.map(work_as_the_caller, blocks))
-    finally:
-        for library, threads in zip(_BLAS, before):
-            library.set_num_threads(threads)
+    with one_blas_thread():
+        helpers = []
+        if CPU_THREADS > 1 and len(blocks) > 1:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(CPU_THREADS - 1, thread_name_prefix="minisgd")
+            helpers = [_executor.submit(take_blocks) for _ in range(min(CPU_THREADS, len(blocks)) - 1)]
+        try:
+            take_blocks()
+        finally:
+            wait(helpers)  # no thread may still be writing when this returns, even after an error
+        for helper in helpers:
+            helper.result()  # raises a helper's error here
+    return results
+
+
+# Products smaller than this many multiply-adds run on the calling thread alone: splitting them
+# would save less time than waking another thread costs (tens of microseconds).
+SPLIT_MACS = 2**22
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -263,17 +301,19 @@ def matmul(a: Any, b: Any) -> Any:
     spinning for a while, and in a training step the next thing to run is a
     convolution's blocks on :func:`map_blocks` threads: the spinning thread
     takes a core from them (measured: small_vgg's convolution backward ran
-    a third slower after the linear layers' backward). On a GPU, or with one
+    a third slower after the linear layers' backward). A product of fewer
+    than ``SPLIT_MACS`` multiply-adds is one part. On a GPU, or with one
     thread, it is ``a @ b``.
     """
     xp = get_array_module(a)
-    if xp is not np or CPU_THREADS < 2 or not _BLAS or a.ndim != 2 or b.ndim != 2:
+    if xp is not np or not _BLAS or a.ndim != 2 or b.ndim != 2:
         return xp.matmul(a, b)
     rows, cols = a.shape[0], b.shape[1]
     out = np.empty((rows, cols), dtype=np.result_type(a.dtype, b.dtype))
     split_rows = rows >= cols
     size = rows if split_rows else cols
-    step = -(-size // CPU_THREADS)  # ⌈size / threads⌉
+    parts = CPU_THREADS if rows * a.shape[1] * cols >= SPLIT_MACS else 1
+    step = max(1, -(-size // parts))  # ⌈size / parts⌉
 
     def part(start: int) -> None:
         stop = min(start + step, size)
@@ -282,5 +322,5 @@ def matmul(a: Any, b: Any) -> Any:
         else:
             out[:, start:stop] = a @ b[:, start:stop]
 
-    map_blocks(part, range(0, size, max(step, 1)), "cpu")
+    map_blocks(part, range(0, size, step), "cpu")
     return out

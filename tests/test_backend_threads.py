@@ -1,6 +1,7 @@
 """backend.map_blocks: independent blocks of work on CPU threads, with NumPy's BLAS held at one thread inside."""
 
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -22,7 +23,12 @@ def test_blocks_run_with_one_blas_thread_and_the_blas_threads_are_restored():
     if backend.CPU_THREADS < 2:
         pytest.skip("the BLAS has one thread here: map_blocks runs the blocks one after another")
     before = _blas_threads()
-    seen = backend.map_blocks(lambda block: (_blas_threads(), threading.get_ident()), range(8), "cpu")
+
+    def work(block):
+        time.sleep(0.01)  # long enough that the calling thread cannot take every block before a helper starts
+        return _blas_threads(), threading.get_ident()
+
+    seen = backend.map_blocks(work, range(8), "cpu")
     assert all(threads == [1] * len(before) for threads, _ in seen)
     assert len({ident for _, ident in seen} - {threading.get_ident()}) >= 1  # not on the caller's thread
     assert _blas_threads() == before
@@ -39,6 +45,37 @@ def test_an_error_in_a_block_reaches_the_caller_and_the_blas_threads_are_restore
     with pytest.raises(ValueError, match="block 3 failed"):
         backend.map_blocks(work, range(6), "cpu")
     assert _blas_threads() == before
+
+
+def test_the_calling_thread_takes_blocks_too_and_a_single_block_runs_with_one_blas_thread():
+    def work(block):
+        time.sleep(0.01)
+        return threading.get_ident(), _blas_threads()
+
+    seen = backend.map_blocks(work, range(6), "cpu")
+    assert threading.get_ident() in {ident for ident, _ in seen}
+    if backend.CPU_THREADS > 1:
+        assert backend.map_blocks(work, range(1), "cpu") == [(threading.get_ident(), [1] * len(_blas_threads()))]
+
+
+def test_after_an_error_no_block_is_still_running_and_no_new_block_starts():
+    if backend.CPU_THREADS < 2:
+        pytest.skip("the BLAS has one thread here: the blocks run on the caller's thread")
+    finished = []
+
+    def work(block):
+        if block == 0:
+            time.sleep(0.005)
+            raise ValueError("block 0 failed")
+        time.sleep(0.02)
+        finished.append(block)
+
+    with pytest.raises(ValueError, match="block 0 failed"):
+        backend.map_blocks(work, range(40), "cpu")
+    count = len(finished)
+    time.sleep(0.05)
+    assert len(finished) == count  # every thread had stopped when the error reached the caller
+    assert count < 39  # the blocks after the failure were not started
 
 
 def test_on_a_gpu_the_blocks_run_in_order_on_the_calling_thread():
@@ -98,10 +135,13 @@ def test_matmul_splits_the_product_over_map_blocks(monkeypatch):
         return map_blocks(lambda block: (work(block), _blas_threads())[1], blocks, device)
 
     monkeypatch.setattr(backend, "map_blocks", recording)
+    monkeypatch.setattr(backend, "SPLIT_MACS", 1000)
     tall, wide = np.ones((64, 8)), np.ones((8, 100))
     np.testing.assert_array_equal(backend.matmul(tall, np.ones((8, 4))), np.full((64, 4), 8.0))
     np.testing.assert_array_equal(backend.matmul(np.ones((4, 8)), wide), np.full((4, 100), 8.0))
-    assert [len(blocks) for blocks in calls] == [backend.CPU_THREADS] * 2
+    np.testing.assert_array_equal(backend.matmul(np.ones((4, 8)), np.ones((8, 4))), np.full((4, 4), 8.0))
+    # the two products of at least SPLIT_MACS multiply-adds in one part per thread; the small one in one part
+    assert [len(blocks) for blocks in calls] == [backend.CPU_THREADS] * 2 + [1]
 
 
 def test_freed_memory_is_reused_without_page_faults():
