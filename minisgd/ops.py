@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from minisgd.backend import get_array_module
+from minisgd.backend import device_of, get_array_module, map_blocks, row_blocks
 from minisgd.tensor import Tensor, check_inplace, from_op
 
 Operand = Any  # a Tensor, a Python number or an array
@@ -519,15 +519,23 @@ def relu(a: Tensor, inplace: bool = False) -> Tensor:
     xp = get_array_module(a.data)
     if inplace:
         check_inplace(a, "relu_")
-    # maximum keeps the input's memory layout: a channels-last activation stays channels-last.
-    out = xp.maximum(a.data, 0, out=a.data if inplace else None)
+    # empty_like keeps the input's memory layout: a channels-last activation stays channels-last.
+    out = a.data if inplace else xp.empty_like(a.data, dtype=xp.result_type(a.data, 0))  # max(a, 0)'s dtype
+    # A large array is done in parts of its first axis, one per core (memory-bound work; see row_blocks).
+    parts = row_blocks(a.data)
+    map_blocks(lambda rows: xp.maximum(a.data[rows], 0, out=out[rows]), parts, device_of(out))
+
+    def backward(g):
+        grad = xp.empty_like(g)
+        map_blocks(lambda rows: zero_where(out[rows] <= 0, g[rows], out=grad[rows]), parts, device_of(g))
+        return (grad,)
+
     return from_op(
-        out, (a,), lambda g: (zero_where(out <= 0, g),), "relu_" if inplace else "relu",
-        saves_output=True, inplace_of=a if inplace else None,
+        out, (a,), backward, "relu_" if inplace else "relu", saves_output=True, inplace_of=a if inplace else None
     )
 
 
-def zero_where(drop: Any, g: Any) -> Any:
+def zero_where(drop: Any, g: Any, out: Any = None) -> Any:
     """g with +0 where ``drop`` is True: ``where(drop, 0, g)`` without a branch per element.
 
     NumPy's ``where`` branches on every element, and on the random signs of
@@ -536,12 +544,13 @@ def zero_where(drop: Any, g: Any) -> Any:
     fast but is not the same number everywhere (−3·0 = −0, ∞·0 = NaN). So
     this keeps or clears the *bits* of g: ``drop − 1`` as an unsigned integer
     of g's width is 0 where drop is True and all bits set where it is False,
-    and its bitwise AND with g's bits is +0 or g itself, exactly.
+    and its bitwise AND with g's bits is +0 or g itself, exactly. Written into
+    ``out`` when it is given.
     """
     xp = get_array_module(g)
     bits = xp.subtract(drop, 1, dtype=xp.dtype(f"u{g.itemsize}"))  # 0, or all bits set
-    xp.bitwise_and(g.view(bits.dtype), bits, out=bits)
-    return bits.view(g.dtype)
+    xp.bitwise_and(g.view(bits.dtype), bits, out=bits if out is None else out.view(bits.dtype))
+    return bits.view(g.dtype) if out is None else out
 
 
 def abs(a: Tensor) -> Tensor:

@@ -172,3 +172,13 @@ def test_blocks_run_under_the_callers_floating_point_error_handling():
             warnings.simplefilter("error")
             results = backend.map_blocks(overflow, range(4), "cpu")
     assert all(np.isinf(result).all() for result in results)
+
+
+def test_row_blocks_split_large_cpu_arrays_along_the_first_axis(monkeypatch):
+    monkeypatch.setattr(backend, "CPU_THREADS", 2)
+    large = np.zeros((5, backend.SPLIT_ELEMENTS))
+    assert backend.row_blocks(large) == [slice(0, 2), slice(2, 5)]
+    assert backend.row_blocks(np.zeros((5, 3))) == [...]  # small: one part, the whole array
+    assert backend.row_blocks(np.zeros(())) == [...]  # a scalar has no first axis
+    monkeypatch.setattr(backend, "CPU_THREADS", 1)
+    assert backend.row_blocks(large) == [...]

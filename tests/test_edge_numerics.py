@@ -86,6 +86,24 @@ def test_relu_gradient_is_exactly_g_or_positive_zero_even_for_infinite_g(dtype):
     assert not np.signbit(x.grad[[0, 2, 3]]).any()  # +0, as a selection gives
 
 
+def test_relu_of_an_array_split_over_threads_is_the_same_selection():
+    """A large array (minisgd.backend.row_blocks: parts on every core) gives the same numbers, bit for bit."""
+    from minisgd import backend
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((6, backend.SPLIT_ELEMENTS // 2)).astype(np.float32)
+    data[0, :4] = [NAN, INF, -INF, -0.0]
+    g = rng.standard_normal(data.shape).astype(np.float32)
+    g[1, :3] = [INF, NAN, -5.0]
+    x = Tensor(data.copy(), requires_grad=True)
+    out = minisgd.relu(x)
+    out.backward(g)
+    expected_out = np.maximum(data, np.float32(0))
+    expected_grad = np.where(expected_out <= 0, np.float32(0), g)
+    assert out.numpy().tobytes() == expected_out.tobytes()
+    assert x.grad.tobytes() == expected_grad.tobytes()
+
+
 def test_abs_has_zero_gradient_at_zero_and_nan():
     _, (grad,) = _grad(minisgd.abs, [NAN, 0.0, -2.0, 3.0])
     np.testing.assert_array_equal(grad, [0.0, 0.0, -1.0, 1.0])
