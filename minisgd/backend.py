@@ -20,7 +20,12 @@ of work (blocks of images of a convolution) on a few Python threads at once,
 with the BLAS held at one thread inside them, so that the copies and
 elementwise work between matrix products use every core too. On a GPU it is a
 plain loop: the device parallelises each operation itself. :func:`matmul`
-splits one large matrix product the same way (the linear layers use it).
+splits one large matrix product the same way (the linear layers use it), and
+:func:`row_blocks` a large elementwise operation (the ReLU).
+
+Host memory (Linux): :func:`keep_freed_memory` asks the C library to keep the
+memory of freed arrays for the next training step instead of returning it to
+the kernel, which would have to hand over (and zero) fresh pages each step.
 """
 
 from __future__ import annotations
@@ -251,7 +256,7 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
     if device != "cpu" or not _BLAS:
         return [work(block) for block in blocks]
     results: list[Any] = [None] * len(blocks)
-    taken = itertools.count()  # the next block to take; next() on it is atomic
+    taken = itertools.count()  # the next block to take; next() on it is atomic (under the GIL)
     failed = threading.Event()
     callers_errstate = np.geterr()
 
@@ -282,6 +287,13 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
     return results
 
 
+def even_parts(size: int, count: int) -> list[slice]:
+    """``count`` slices that cover range(size) in order, their lengths within one of each other
+    (fewer when size < count; none when size is 0)."""
+    bounds = sorted({size * k // max(count, 1) for k in range(max(count, 1) + 1)})
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
 # Elementwise work on fewer elements than this stays on the calling thread.
 SPLIT_ELEMENTS = 2**18
 
@@ -296,9 +308,7 @@ def row_blocks(array: Any) -> list[Any]:
     """
     if device_of(array) != "cpu" or array.ndim == 0 or array.size < SPLIT_ELEMENTS or CPU_THREADS < 2:
         return [...]
-    rows = array.shape[0]
-    bounds = sorted({rows * k // CPU_THREADS for k in range(CPU_THREADS + 1)})
-    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return even_parts(array.shape[0], CPU_THREADS)
 
 
 # Products smaller than this many multiply-adds run on the calling thread alone: splitting them
@@ -330,16 +340,13 @@ def matmul(a: Any, b: Any) -> Any:
     rows, cols = a.shape[0], b.shape[1]
     out = np.empty((rows, cols), dtype=np.result_type(a.dtype, b.dtype))
     split_rows = rows >= cols
-    size = rows if split_rows else cols
     parts = CPU_THREADS if rows * a.shape[1] * cols >= SPLIT_MACS else 1
-    step = max(1, -(-size // parts))  # ⌈size / parts⌉
 
-    def part(start: int) -> None:
-        stop = min(start + step, size)
+    def product(part: slice) -> None:
         if split_rows:
-            np.matmul(a[start:stop], b, out=out[start:stop])
+            np.matmul(a[part], b, out=out[part])
         else:
-            out[:, start:stop] = a @ b[:, start:stop]
+            out[:, part] = a @ b[:, part]
 
-    map_blocks(part, range(0, size, step), "cpu")
+    map_blocks(product, even_parts(rows if split_rows else cols, parts), "cpu")
     return out

@@ -182,3 +182,13 @@ def test_row_blocks_split_large_cpu_arrays_along_the_first_axis(monkeypatch):
     assert backend.row_blocks(np.zeros(())) == [...]  # a scalar has no first axis
     monkeypatch.setattr(backend, "CPU_THREADS", 1)
     assert backend.row_blocks(large) == [...]
+
+
+@pytest.mark.parametrize("size, count", [(10, 3), (128, 2), (3, 5), (0, 2), (7, 1)])
+def test_even_parts_cover_the_range_in_order_with_lengths_within_one(size, count):
+    parts = backend.even_parts(size, count)
+    covered = [i for part in parts for i in range(size)[part]]
+    assert covered == list(range(size))
+    assert len(parts) == min(size, count)
+    lengths = [part.stop - part.start for part in parts]
+    assert not lengths or max(lengths) - min(lengths) <= 1

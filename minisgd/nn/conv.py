@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from minisgd.backend import CPU_THREADS, device_of, get_array_module, map_blocks
+from minisgd.backend import CPU_THREADS, device_of, even_parts, get_array_module, map_blocks
 
 # Bytes of column matrix per block of images on the CPU: small enough that the
 # blocks of every thread, with their outputs and gradients, stay in cache
@@ -102,8 +102,7 @@ def image_blocks(batch: int, bytes_per_image: int, device: str) -> list[tuple[in
     largest = max(1, BLOCK_BYTES // max(bytes_per_image, 1))  # images in a block at most
     count = -(-batch // largest)                              # the fewest blocks that respect it
     count = -(-count // CPU_THREADS) * CPU_THREADS            # rounded up to a multiple of the threads
-    bounds = sorted({batch * k // count for k in range(count + 1)})
-    return list(zip(bounds[:-1], bounds[1:]))
+    return [(part.start, part.stop) for part in even_parts(batch, count)]
 
 
 def _window(offset: int, stride: int, count: int) -> slice:
