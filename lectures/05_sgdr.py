@@ -383,7 +383,11 @@ lecture.save(fig, "05_snapshot_ensemble.png")
 #   measures sharpness (λ_max of the Hessian) on trained networks.
 # - The end of every cycle is a good model for free: averaging their
 #   predictions (a snapshot ensemble) is usually at least as accurate as the
-#   best single one.
+#   best single one. Default run: the ensemble reaches 53.5 %, above every
+#   snapshot (46.5–51.7 %) and just above one cosine of the same budget
+#   (53.0 %). On the real CIFAR-10 subset the snapshots get worse cycle
+#   after cycle (38.5 % → 26.5 %), and the ensemble (36.2 %) beats one
+#   cosine (28.3 %) and the last snapshot by far, but not the first.
 
 # %%
 lecture.finish()
