@@ -246,6 +246,10 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
     threadpoolctl is missing (the BLAS threads cannot then be held), the
     blocks run one after another on the calling thread.
 
+    A block may itself call ``map_blocks``: a helper that has not started by
+    the time the calling thread has taken every block is dropped, so a call
+    from inside the pool never waits for a thread that is busy running it.
+
     NumPy's floating-point error handling (``np.errstate``) belongs to each
     thread, so the blocks run under the caller's: an overflow that the caller
     ignores is ignored in the blocks too, and one it turns into an error is an
@@ -281,8 +285,11 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
         try:
             take_blocks()
         finally:
-            wait(helpers)  # no thread may still be writing when this returns, even after an error
-        for helper in helpers:
+            # A helper that has not started yet would find nothing left to do: cancel it. Wait for
+            # the others: no thread may still be writing when this returns, even after an error.
+            started = [helper for helper in helpers if not helper.cancel()]
+            wait(started)
+        for helper in started:
             helper.result()  # raises a helper's error here
     return results
 

@@ -1,8 +1,11 @@
 """backend.map_blocks: independent blocks of work on CPU threads, with NumPy's BLAS held at one thread inside."""
 
+import subprocess
+import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +195,22 @@ def test_even_parts_cover_the_range_in_order_with_lengths_within_one(size, count
     assert len(parts) == min(size, count)
     lengths = [part.stop - part.start for part in parts]
     assert not lengths or max(lengths) - min(lengths) <= 1
+
+
+def test_a_block_may_call_map_blocks_itself():
+    """Nested calls from the pool's own threads finish (no thread waits for a helper that cannot start).
+
+    Run in a child process: if it hung, the stuck pool thread would also hang this process's exit.
+    """
+    code = (
+        "from minisgd import backend\n"
+        "inner = lambda block: sum(backend.map_blocks(lambda i: i, range(4), 'cpu'))\n"
+        "print(backend.map_blocks(inner, range(6), 'cpu'))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root)
+    except subprocess.TimeoutExpired:
+        pytest.fail("map_blocks inside map_blocks did not finish")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[6, 6, 6, 6, 6, 6]"
