@@ -133,7 +133,7 @@ class Normalize:
         # channels of one pixel, three times slower; over rows of W·C numbers with the statistics
         # repeated W times, it is the same arithmetic at full speed, and the layout stays channels-last.
         rows = out.transpose(0, 2, 3, 1).reshape(out.shape[0], out.shape[2], -1)  # a view when channels-last
-        if not np.shares_memory(rows, out):
+        if not np.may_share_memory(rows, out):
             return (x - mean.reshape(1, -1, 1, 1)) / std.reshape(1, -1, 1, 1)  # any other layout
         width = out.shape[3]
         rows -= np.tile(mean, width)

@@ -109,11 +109,11 @@ def conv2d(
     the convolution of g (padded by k − 1 − p) with the kernel flipped and its
     channel axes swapped; otherwise, and where that would build much larger
     columns (lenet's second convolution), ∂L/∂x = col2im(g · w_rows). A first
-    layer needs no ∂L/∂x. With few output channels (lenet's first layer) the forward pass,
-    and the weight gradient of a first layer, use the same formulas on a
-    wider kernel that computes X neighbouring output pixels at once
-    (:func:`minisgd.nn.conv.widen`): the product is X·O columns wide instead
-    of O. The tests check every route against the reference.
+    layer needs no ∂L/∂x. With few output channels (lenet's first layer) the
+    forward pass, and the weight gradient of a first layer, use the same
+    formulas on a wider kernel that computes X neighbouring output pixels at
+    once (:func:`minisgd.nn.conv.widen`): the product is X·O columns wide
+    instead of O. The tests check every route against the reference.
     """
     x, weight = _tensor(x, "input", "conv2d"), _tensor(weight, "weight", "conv2d")
     _check_image(x, "conv2d")
