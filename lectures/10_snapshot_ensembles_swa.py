@@ -110,13 +110,14 @@ snapshot_optimizer = optim.SGD(model.parameters(), lr=snapshot_schedule, momentu
 ensemble = SnapshotEnsemble()
 snapshot_average = AveragedModel(model) if AveragedModel is not None else None
 snapshot_acc, snapshot_train_acc = [], []
+train_images = batches()  # built once: each snapshot is also measured on the training images
 
 
 def take_snapshot(t):
     if t in snapshot_times:
         ensemble.add(model)
         snapshot_acc.append(evaluate(model, test_loader)["acc"])
-        snapshot_train_acc.append(evaluate(model, batches())["acc"])  # a worse snapshot: overfitting, or not?
+        snapshot_train_acc.append(evaluate(model, train_images)["acc"])  # a worse snapshot: overfitting, or not?
         if snapshot_average is not None:
             snapshot_average.update_parameters(model)
 

@@ -97,8 +97,10 @@ def image_blocks(batch: int, bytes_per_image: int, device: str) -> list[tuple[in
     """(start, stop) of each block of images: on a GPU one block, the batch; on the CPU blocks of at most
     ~BLOCK_BYTES of columns, as many as possible alike, their number a multiple of the threads (so every
     thread gets as many images). None for an empty batch."""
-    if device != "cpu" or batch == 0:
-        return [(0, batch)] if batch else []
+    if batch == 0:
+        return []
+    if device != "cpu":
+        return [(0, batch)]
     largest = max(1, BLOCK_BYTES // max(bytes_per_image, 1))  # images in a block at most
     count = -(-batch // largest)                              # the fewest blocks that respect it
     count = -(-count // CPU_THREADS) * CPU_THREADS            # rounded up to a multiple of the threads
