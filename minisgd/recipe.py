@@ -99,6 +99,35 @@ def _first(dataset: Any, count: int | None) -> Any:
     return first
 
 
+def hold_out_validation(train_set: Any, val_size: int, *, seed: int = 0) -> tuple[Any, Any]:
+    """(train, validation): ``val_size`` training images set aside at random, the rest kept for training.
+
+    Choices made on held-out data (the best epoch, the rate, "train longer?")
+    must never look at the test set, or its number stops measuring
+    generalisation: select on the validation split, report on the test split.
+    The validation images are a random sample drawn with ``seed`` (the same
+    for the same seed and data); the training images keep their order.
+    ``val_size`` must leave at least one training image.
+    """
+    from minisgd.data import ArrayDataset
+
+    where = "hold_out_validation"
+    checks.integer(where, "val_size", val_size, low=1, high=len(train_set) - 1)
+    checks.integer(where, "seed", seed, low=0)
+    chosen = np.random.default_rng(seed).permutation(len(train_set))[:val_size]
+    is_val = np.zeros(len(train_set), dtype=bool)
+    is_val[chosen] = True
+    targets = np.asarray(train_set.targets)
+    classes = getattr(train_set, "classes", None)
+    kept = ArrayDataset(train_set.data[~is_val], targets[~is_val], classes)
+    val = ArrayDataset(train_set.data[is_val], targets[is_val], classes)
+    for part in (kept, val):
+        for name in ("folder", "files", "missing"):  # where a CIFAR-10 split came from
+            if hasattr(train_set, name):
+                setattr(part, name, getattr(train_set, name))
+    return kept, val
+
+
 def build_loaders(
     train_set: Any,
     test_set: Any,
