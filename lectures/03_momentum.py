@@ -35,13 +35,32 @@
 # Run it: `python lectures/03_momentum.py` (`--full`, `--smoke`, `--out DIR`).
 
 # %%
+# Set-up, the same in every lecture: the installed minisgd, else this checkout's, else install it.
+# In Colab or outside a checkout, set MINISGD_SOURCE: what `pip install` takes (README, "Notebooks").
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import _lecture as lecture  # the plumbing: options, figures inline or to files
+MINISGD_SOURCE = os.environ.get("MINISGD_SOURCE", "git+https://github.com/<owner>/minisgd.git")
+if importlib.util.find_spec("minisgd") is None:
+    folder = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+    if (folder.parent / "minisgd" / "lecture.py").is_file():  # a notebook or script in a checkout's lectures/
+        sys.path.insert(0, str(folder.parent))
+    elif "<owner>" in MINISGD_SOURCE:
+        sys.exit("minisgd is not installed: set MINISGD_SOURCE to its git URL, folder or wheel (see the README)")
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", MINISGD_SOURCE], check=True)
+        importlib.invalidate_caches()
+
+# %%
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import optim, schedules
+from minisgd import lecture, optim, schedules  # lecture: the plumbing (options, figures)
 
 args = lecture.start("Momentum: a ravine, the worked example, two forms.")
 STEPS = 60 if args.smoke else 300 if args.full else 100

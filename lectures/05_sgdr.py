@@ -44,13 +44,32 @@
 # for a quick check, `--out DIR` for where the figures go).
 
 # %%
+# Set-up, the same in every lecture: the installed minisgd, else this checkout's, else install it.
+# In Colab or outside a checkout, set MINISGD_SOURCE: what `pip install` takes (README, "Notebooks").
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import _lecture as lecture  # the plumbing: options, figures inline or to files
+MINISGD_SOURCE = os.environ.get("MINISGD_SOURCE", "git+https://github.com/<owner>/minisgd.git")
+if importlib.util.find_spec("minisgd") is None:
+    folder = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+    if (folder.parent / "minisgd" / "lecture.py").is_file():  # a notebook or script in a checkout's lectures/
+        sys.path.insert(0, str(folder.parent))
+    elif "<owner>" in MINISGD_SOURCE:
+        sys.exit("minisgd is not installed: set MINISGD_SOURCE to its git URL, folder or wheel (see the README)")
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", MINISGD_SOURCE], check=True)
+        importlib.invalidate_caches()
+
+# %%
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import nn, optim, recipe, schedules
+from minisgd import lecture, nn, optim, recipe, schedules  # lecture: the plumbing (options, figures)
 from minisgd.ensemble import SnapshotEnsemble, cycle_ends
 from minisgd.train import evaluate, fit
 

@@ -5,6 +5,7 @@
     python -m minisgd train --resume runs/<run>  # continue an interrupted run exactly
     python -m minisgd lr-find                    # LR range test, saves its plot
     python -m minisgd schedules --schedule step cosine sgdr   # plots schedules to a PNG
+    python -m minisgd notebooks --out notebooks  # the lectures as .ipynb files
 
 This module only parses arguments, calls :mod:`minisgd.recipe` and :mod:`minisgd.runs`, and prints.
 Every schedule parameter counted in time (``--step-size``, ``--milestones``,
@@ -194,7 +195,8 @@ def _add_schedule_settings(group: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m minisgd``."""
     parser = _Parser(prog="minisgd", description="minisgd: neural-network training with SGD, from scratch in NumPy.")
-    commands = parser.add_subparsers(dest="command", metavar="{train,lr-find,schedules}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{train,lr-find,schedules,notebooks}",
+                                     parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a CNN with SGD (or another optimizer) and a learning-rate "
                                               "schedule",
@@ -253,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schedule_settings(plot)
     plot.set_defaults(step_size=10, t0=2)
     plot.add_argument("--out", default=None, help="PNG file (default: runs/schedules-<time>.png)")
+
+    books = commands.add_parser("notebooks", help="write the lectures as Jupyter notebooks (.ipynb)",
+                                description="Write lectures/NN_name.py (Jupytext) as NN_name.ipynb notebooks.")
+    books.add_argument("--out", default=None, metavar="DIR",
+                       help="folder for the notebooks (default: the lectures' folder, beside their sources); "
+                            "a file in the way that is not a notebook written by this command is never replaced")
+    books.add_argument("--source", default=None, metavar="PIP_TARGET",
+                       help="the default of MINISGD_SOURCE in each notebook's set-up cell: what `pip install` "
+                            "takes to install minisgd where it is missing (Colab), e.g. a git URL")
+    books.add_argument("--force", action="store_true", help="replace files in the way, even edited notebooks")
     return parser
 
 
@@ -445,6 +457,18 @@ def command_schedules(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_notebooks(args: argparse.Namespace) -> int:
+    from minisgd import notebooks
+
+    try:
+        written = notebooks.write_notebooks(args.out or notebooks.LECTURES, install_source=args.source,
+                                            force=args.force)
+    except notebooks.NotebookError as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {_plural(len(written), 'notebook')} in {written[0].parent}: {', '.join(p.name for p in written)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (2 for a bad argument, 130 after Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -458,6 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_train(args, argv[1:])
         if args.command == "lr-find":
             return command_lr_find(args)
+        if args.command == "notebooks":
+            return command_notebooks(args)
         return command_schedules(args)
     except UsageError as error:
         print(f"minisgd: error: {error}", file=sys.stderr)

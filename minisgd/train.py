@@ -19,16 +19,29 @@ and the last finite loss (a diverging learning rate is a lesson, not a crash).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-from tqdm.auto import tqdm
-
 from minisgd.backend import synchronize
 from minisgd.nn.utils import clip_grad_norm_
 from minisgd.tensor import Tensor, no_grad
+
+
+def progress_bar_class() -> Any:
+    """tqdm's bar: the notebook widget when ipywidgets is installed, else the text bar (in a notebook too).
+
+    ``tqdm.auto`` picks the widget in every notebook and, without ipywidgets,
+    prints "TqdmWarning: IProgress not found" under the cell; the text bar
+    works everywhere.
+    """
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
 
 
 @dataclass
@@ -129,6 +142,7 @@ def fit(
         raise ValueError(f"fit: epochs must be >= 1; got {epochs}")
     loss_fn = loss_fn or _default_loss()
     history = history if history is not None else History()
+    tqdm = progress_bar_class()
     if log is None and progress:
         log = tqdm.write
     for epoch in range(start_epoch + 1, epochs + 1):

@@ -253,7 +253,7 @@ def test_scripts_are_jupytext_percent_notebooks(script):
     assert text.startswith("# ---\n# jupyter:\n#   jupytext:\n")
     assert "format_name: percent" in text
     assert text.count("# %% [markdown]") >= 5
-    assert "lecture.start(" in text  # options parse in a notebook too (lectures/_lecture.py)
+    assert "lecture.start(" in text  # options parse in a notebook too (minisgd/lecture.py)
     jupytext = pytest.importorskip("jupytext")
     notebook = jupytext.reads(text, fmt="py:percent")
     kinds = [cell.cell_type for cell in notebook.cells]

@@ -105,7 +105,7 @@ def test_is_a_jupytext_percent_notebook(script):
     assert "format_name: percent" in source
     assert source.count("# %% [markdown]") >= 3  # explanations between the code cells
     assert re.search(r"^# %%$", source, re.MULTILINE)  # code cells
-    assert "lecture.start(" in source and "plt.show" not in source  # options and backend: lectures/_lecture.py
+    assert "lecture.start(" in source and "plt.show" not in source  # options and backend: minisgd/lecture.py
 
 
 # ------------------------------------------------------------------ 01
