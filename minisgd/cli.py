@@ -84,7 +84,7 @@ DEFAULTS = recipe.RunConfig()
 SGD_DEFAULTS = recipe.OPTIMIZER_DEFAULTS["sgd"]  # lr-find sweeps SGD's rate
 
 
-def _add_data_and_model(parser: argparse.ArgumentParser) -> None:
+def _add_data_and_model(parser: argparse.ArgumentParser, validation: bool = False) -> None:
     group = parser.add_argument_group("data and model")
     group.add_argument("--dataset", choices=recipe.DATASETS, default="synthetic",
                        help="'synthetic': the built-in offline CIFAR-shaped set of coloured shapes (default); "
@@ -98,6 +98,11 @@ def _add_data_and_model(parser: argparse.ArgumentParser) -> None:
                        help="use only the first N training images (default: all; synthetic: 10000)")
     group.add_argument("--test-size", type=_positive_int, default=None,
                        help="use only the first N test images (default: all; synthetic: 2000)")
+    if validation:
+        group.add_argument("--val-size", type=_positive_int, default=None, metavar="N",
+                           help="hold N of the training images out at random (from --seed) as a validation split: "
+                                "scored every epoch (val_loss, val_acc; reduce-on-plateau steps on it), while the "
+                                "test set is scored once, at the end (default: none; every epoch scores the test set)")
     group.add_argument("--augment", action="store_true",
                        help="random crop (padding 4) and horizontal flip of the training images")
     group.add_argument("--model", choices=recipe.MODELS, default=DEFAULTS.model,
@@ -184,7 +189,8 @@ def _add_schedule_settings(group: Any) -> None:
     group.add_argument("--cyclic-mode", choices=recipe.CYCLIC_MODES, default=DEFAULTS.cyclic_mode,
                        help="cyclic: how the cycle's height changes (default: triangular)")
     group.add_argument("--patience", type=_non_negative_int, default=DEFAULTS.patience,
-                       help="reduce-on-plateau: epochs without a better test loss before a cut (default: 1)")
+                       help="reduce-on-plateau: epochs without a better validation loss (--val-size), else test "
+                            "loss, before a cut (default: 1)")
     group.add_argument("--factor", type=_finite, default=DEFAULTS.factor,
                        help="reduce-on-plateau: α ← α · factor, factor in (0, 1) (default: 0.1)")
     group.add_argument("--warmup-steps", type=_non_negative_int, default=DEFAULTS.warmup_steps,
@@ -202,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "schedule",
                                 description="Train a CNN with SGD + momentum (or Adagrad, RMSprop, Adam, AdamW) "
                                             "+ a learning-rate schedule.")
-    _add_data_and_model(train)
+    _add_data_and_model(train, validation=True)
     opt = train.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=_positive_int, default=DEFAULTS.epochs,
                      help=f"number of epochs (default: {DEFAULTS.epochs})")
@@ -270,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------ errors
 _RECIPE_FUNCTIONS = ("RunConfig", "load_datasets", "build_loaders", "build_model", "build_schedule",
-                     "build_optimizer", "resume_run")
+                     "build_optimizer", "resume_run", "hold_out_validation")
 
 
 def _usage(error: ValueError) -> UsageError:
@@ -346,6 +352,10 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         config = run.config
         if config.dataset == "cifar10":
             print(_cifar_line(run.train_set, run.test_set), flush=True)
+        if run.val_set is not None:
+            print(f"validation: {len(run.val_set):,} of the {len(run.train_set) + len(run.val_set):,} training images "
+                  f"held out at random (seed {config.seed}), scored every epoch; the test set is scored once, at "
+                  f"the end", flush=True)
         print(f"training {config.model} on {config.dataset} ({len(run.train_set)} train / {len(run.test_set)} test "
               f"images, {run.steps_per_epoch} updates per epoch) on {run.device}; writing to {run.out}", flush=True)
         settings = {"lr": config.lr, **{k: v for k, v in config.optimizer_settings().items()

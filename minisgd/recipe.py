@@ -204,10 +204,12 @@ def build_schedule(
       ``cyclic``: from ``min_lr`` (default lr/10) up to lr and back, 8 half-cycles over T
       (``cyclic_mode``; exp_range's ``gamma`` per update, default 0.99994);
       ``one-cycle``: PyTorch's OneCycleLR peaking at lr;
-    - ``reduce-on-plateau``: ×``factor`` when the test loss has not improved for
-      more than ``patience`` epochs; the returned object is a
+    - ``reduce-on-plateau``: ×``factor`` when the held-out loss has not improved
+      for more than ``patience`` epochs; the returned object is a
       :class:`~minisgd.plateau.ReduceLROnPlateau` (reachable as ``schedule.plateau``
-      when a warm-up wraps it) whose ``step(test_loss)`` is called after each epoch.
+      when a warm-up wraps it) whose ``step(loss)`` is called after each epoch
+      (a run steps it with the validation loss when it has ``val_size``, else
+      with the test loss).
 
     ``warmup_steps > 0`` puts a linear warm-up of that many updates in front of
     any schedule (for inverse-sqrt it is the schedule's own warm-up).
@@ -405,7 +407,11 @@ class RunConfig:
     left None take the optimizer's default (:data:`OPTIMIZER_DEFAULTS`);
     :func:`check_config` writes them in. ``clip_grad_norm`` clips the gradients'
     total 2-norm before every update. ``swa_start`` (epochs) turns on stochastic
-    weight averaging: see :func:`swa_settings`.
+    weight averaging: see :func:`swa_settings`. ``val_size`` holds that many of
+    the (first ``train_size``) training images out for validation
+    (:func:`hold_out_validation`, drawn with ``seed``): the run is scored on
+    them after every epoch, ``reduce-on-plateau`` steps on their loss, and the
+    test set is scored once, at the end.
     """
 
     dataset: str = "synthetic"
@@ -413,6 +419,7 @@ class RunConfig:
     download: bool = False
     train_size: int | None = None
     test_size: int | None = None
+    val_size: int | None = None  # training images held out for validation (hold_out_validation), None: none
     augment: bool = False
     model: str = "lenet"
     batch_norm: bool = False
@@ -472,9 +479,12 @@ def check_config(config: RunConfig) -> RunConfig:
     where = "RunConfig"
     checks.choice(where, "dataset", config.dataset, DATASETS)
     checks.choice(where, "model", config.model, MODELS)
-    for name in ("train_size", "test_size"):
+    for name in ("train_size", "test_size", "val_size"):
         if getattr(config, name) is not None:
             checks.integer(where, name, getattr(config, name), low=1)
+    if config.val_size is not None and config.train_size is not None and config.val_size >= config.train_size:
+        raise ValueError(f"val_size must be below train_size ({config.train_size}), to leave images to train on; "
+                         f"got {config.val_size}")
     checks.integer(where, "batch_size", config.batch_size, low=1)
     checks.integer(where, "seed", config.seed, low=0)
     if config.model == "lenet" and config.batch_norm:

@@ -47,6 +47,7 @@ from minisgd.recipe import (
     build_optimizer,
     build_schedule,
     check_config,
+    hold_out_validation,
     load_datasets,
     plateau_of,
     resolve_device,
@@ -84,6 +85,8 @@ class Run:
     snapshot_steps: list[int] = field(default_factory=list)
     saved_epoch: int | None = None
     swa_model: Any = None
+    val_set: Any = None  # the validation split (config.val_size), scored every epoch; else None
+    val_loader: Any = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -154,8 +157,14 @@ def _build(config: RunConfig, out: Path) -> Run:
     random.manual_seed(config.seed)
     train_set, test_set = load_datasets(config.dataset, data_dir=config.data_dir, download=config.download,
                                         train_size=config.train_size, test_size=config.test_size, seed=config.seed)
+    val_set = val_loader = None
+    if config.val_size is not None:  # the same split on resume: drawn from the seed
+        train_set, val_set = hold_out_validation(train_set, config.val_size, seed=config.seed)
     train_loader, test_loader = build_loaders(train_set, test_set, batch_size=config.batch_size,
                                               augment=config.augment, seed=config.seed, device=device)
+    if val_set is not None:  # normalised like the test set, with the kept training images' statistics
+        _, val_loader = build_loaders(train_set, val_set, batch_size=config.batch_size, seed=config.seed,
+                                      device=device)
     model = build_model(config.model, batch_norm=config.batch_norm).to(device)
     steps_per_epoch = len(train_loader)
     schedule = build_schedule(**config.schedule_settings(), steps_per_epoch=steps_per_epoch)
@@ -167,7 +176,7 @@ def _build(config: RunConfig, out: Path) -> Run:
     optimizer = build_optimizer(model, config.optimizer, lr=schedule, no_decay_bias_bn=config.no_decay_bias_bn,
                                 **config.optimizer_settings())
     run = Run(config, out, device, train_set, test_set, train_loader, test_loader, model, schedule, optimizer,
-              History())
+              History(), val_set=val_set, val_loader=val_loader)
     if swa is not None:
         from minisgd.optim.swa_utils import AveragedModel
 
@@ -279,9 +288,12 @@ def train_run(
 ) -> RunResult:
     """Train ``run`` from where it stands to ``run.config.epochs``; save, score and plot it.
 
-    After every epoch: fold the weights into the SWA average (epochs after
-    ``swa_start``), step ReduceLROnPlateau with the test loss, then write
-    ``checkpoint.npz`` atomically. At the end: the snapshot ensemble's test
+    After every epoch: score the model on the validation split (``val_size``)
+    or else on the test set, fold the weights into the SWA average (epochs
+    after ``swa_start``), step ReduceLROnPlateau with the validation loss (the
+    test loss without a validation split), then write ``checkpoint.npz``
+    atomically. With a validation split the test set is scored once, after the
+    last epoch (its numbers go into that epoch's record). At the end: the snapshot ensemble's test
     accuracy, the SWA average's (after ``update_bn``), ``history.json`` and ``curves.png``. A run whose loss diverges
     stops there (``result.stopped`` says where and why) and keeps the last good
     checkpoint; its history and curves are still written. ``progress`` shows
@@ -305,18 +317,24 @@ def train_run(
         if run.swa_model is not None and epoch > config.swa_start:
             run.swa_model.update_parameters(model)
         plateau = plateau_of(run.schedule)
-        if plateau is not None:
-            plateau.step(history.last("test_loss"))
+        if plateau is not None:  # on the validation loss when there is a validation split
+            plateau.step(history.last("val_loss" if run.val_loader is not None else "test_loss"))
         _save_checkpoint(run, epoch)
 
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if run.start_epoch < config.epochs:
             run.history = fit(model, run.train_loader, run.optimizer, epochs=config.epochs,
-                              test_loader=run.test_loader, history=run.history, start_epoch=run.start_epoch,
+                              test_loader=None if run.val_loader is not None else run.test_loader,
+                              val_loader=run.val_loader, history=run.history, start_epoch=run.start_epoch,
                               on_epoch_end=on_epoch_end, on_step_end=on_step_end if snapshot_steps else None,
                               clip_grad_norm=config.clip_grad_norm, progress=progress, log=log)
         history = run.history
+        if run.val_loader is not None and history.stopped is None and history.epochs:
+            from minisgd.train import evaluate
+
+            scores = evaluate(model, run.test_loader)  # the test set, once: the final number
+            history.epochs[-1].update(test_loss=scores["loss"], test_acc=scores["acc"])
         snapshot_acc = None
         if run.snapshots and history.stopped is None:
             snapshot_acc = snapshot_accuracy(model, run.snapshots, run.test_loader)
@@ -332,6 +350,10 @@ def train_run(
 
     write_text(run.out / HISTORY, json.dumps(history.to_dict(), indent=1))
     title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
+    if config.swa_start is not None:  # the schedule's rate until swa_start, then SWA's
+        title = (f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule to epoch "
+                 f"{config.swa_start}, then SWA at swa_lr {config.swa_lr:g} (weights averaged over epochs "
+                 f"{config.swa_start + 1}–{config.epochs})")
     plot_history(history, run.out / CURVES, title=title)
     saved = [run.out / name for name in RUN_FILES if (run.out / name).exists()]
     return RunResult(history, snapshot_acc, len(run.snapshots), saved, history.stopped, run.saved_epoch,

@@ -117,6 +117,7 @@ def fit(
     epochs: int,
     loss_fn: Callable | None = None,
     test_loader: Any = None,
+    val_loader: Any = None,
     history: History | None = None,
     start_epoch: int = 0,
     on_epoch_end: Callable[[int, History], None] | None = None,
@@ -131,6 +132,9 @@ def fit(
     update count. ``on_epoch_end(epoch, history)`` runs after each epoch (the
     command line saves checkpoints there); ``on_step_end(t)`` after each update
     with the number of updates done so far (snapshot ensembles use it).
+    After each epoch the model is scored on ``val_loader`` (``val_loss``,
+    ``val_acc`` in the epoch's record) and ``test_loader`` (``test_loss``,
+    ``test_acc``), each when given.
     ``clip_grad_norm``: rescale the gradients between ``backward()`` and
     ``step()`` so that their total 2-norm is at most this
     (:func:`minisgd.nn.utils.clip_grad_norm_`).
@@ -189,18 +193,16 @@ def fit(
             "seconds": seconds,
             "images_per_second": seen / seconds if seconds > 0 else float("nan"),
         }
-        if test_loader is not None:
-            scores = evaluate(model, test_loader, loss_fn)
-            record.update(test_loss=scores["loss"], test_acc=scores["acc"])
+        for split, loader in (("val", val_loader), ("test", test_loader)):
+            if loader is not None:
+                scores = evaluate(model, loader, loss_fn)
+                record.update({f"{split}_loss": scores["loss"], f"{split}_acc": scores["acc"]})
         history.epochs.append(record)
         if log is not None:
             log(
                 "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f}".format(**record)
-                + (
-                    " test_loss={test_loss:.4f} test_acc={test_acc:.4f}".format(**record)
-                    if test_loader is not None
-                    else ""
-                )
+                + "".join(f" {split}_loss={record[f'{split}_loss']:.4f} {split}_acc={record[f'{split}_acc']:.4f}"
+                          for split in ("val", "test") if f"{split}_loss" in record)
                 + f" ({seconds:.1f}s, {record['images_per_second']:.0f} img/s)"
             )
         if on_epoch_end is not None:
