@@ -439,7 +439,9 @@ def command_lr_find(args: argparse.Namespace) -> int:
     print(f"swept {_plural(len(result.lrs), 'update')} from lr={args.start_lr:g}; {ending}")
     print(f"suggested lr {result.suggested_lr:.3g} (the smoothed loss's minimum, at lr={result.min_loss_lr:.3g}, "
           f"divided by {SUGGESTION_DIVISOR:g}); alternatives: steepest descent before the minimum "
-          f"{result.steepest_lr:.3g}, valley {result.valley_lr:.3g}")
+          f"{result.steepest_lr:.3g}, valley "
+          + (f"{result.valley_lr:.3g}" if math.isfinite(result.valley_lr) else "none (the loss never left its "
+             "initial plateau)"))
     if result.drop < 0.02:
         print(f"note: the smoothed loss fell only {100 * result.drop:.1f}% during the sweep, so the suggestion "
               f"is unreliable; sweep longer (--steps) or from a higher --start-lr")
