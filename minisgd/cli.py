@@ -164,17 +164,18 @@ def _add_optimizer(group: Any) -> None:
                        help="with --swa-start: the rate held while averaging (default: --lr / 5)")
 
 
-def _add_schedule_settings(group: Any) -> None:
-    group.add_argument("--step-size", type=_positive_int, default=DEFAULTS.step_size,
-                       help="step: epochs between decays (default: 1)")
+def _add_schedule_settings(group: Any, step_size: int = DEFAULTS.step_size, t0: int = DEFAULTS.t0) -> None:
+    """The schedules' settings; ``step_size`` and ``t0`` are the defaults (``schedules`` draws longer ones)."""
+    group.add_argument("--step-size", type=_positive_int, default=step_size,
+                       help=f"step: epochs between decays (default: {step_size})")
     group.add_argument("--milestones", type=_positive_int, nargs="+", default=None,
                        help="multistep: epochs at which α is multiplied by --gamma, increasing "
                             "(default: half and three quarters of --epochs)")
     group.add_argument("--gamma", type=_finite, default=None,
                        help="decay factor γ > 0 (step, multistep: 0.1; exponential: per epoch, 0.5; "
                             "cyclic exp_range: per update, 0.99994)")
-    group.add_argument("--t0", type=_positive_int, default=DEFAULTS.t0,
-                       help="sgdr: epochs in the first cycle T₀ (default: 1)")
+    group.add_argument("--t0", type=_positive_int, default=t0,
+                       help=f"sgdr: epochs in the first cycle T₀ (default: {t0})")
     group.add_argument("--t-mult", type=_positive_int, default=DEFAULTS.t_mult,
                        help="sgdr: cycle-length multiplier T_mult (default: 2)")
     group.add_argument("--min-lr", type=_non_negative_float, default=DEFAULTS.min_lr,
@@ -258,8 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--lr", type=_non_negative_float, default=0.1, help="base (peak) rate (default: 0.1)")
     plot.add_argument("--epochs", type=_positive_int, default=30, help="epochs to draw (default: 30)")
     plot.add_argument("--steps-per-epoch", type=_positive_int, default=10, help="updates per epoch (default: 10)")
-    _add_schedule_settings(plot)
-    plot.set_defaults(step_size=10, t0=2)
+    _add_schedule_settings(plot, step_size=10, t0=2)  # over the drawn 30 epochs: three steps, three SGDR cycles
     plot.add_argument("--out", default=None, help="PNG file (default: runs/schedules-<time>.png)")
 
     books = commands.add_parser("notebooks", help="write the lectures as Jupyter notebooks (.ipynb)",

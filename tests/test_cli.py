@@ -339,3 +339,22 @@ def test_clip_grad_norm_changes_the_updates_but_not_the_first_loss(capsys, tmp_p
         losses[name] = json.loads((tmp_path / name / "history.json").read_text())["step_loss"]
     assert losses["plain"][0] == losses["clipped"][0]  # computed before the first (clipped) update
     assert losses["plain"][1:] != losses["clipped"][1:]
+
+
+def test_every_default_the_help_names_is_the_one_the_command_uses():
+    """`--help`'s "(default: X)" for a single number agrees with the parser (schedules draws step 10, t0 2)."""
+    import argparse
+    import re
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    checked = 0
+    for name, command in commands.items():
+        for action in command._actions:
+            match = re.search(r"\(default: ([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\)$", action.help or "")
+            if match and isinstance(action.default, (int, float)) and not isinstance(action.default, bool):
+                assert float(match.group(1)) == action.default, f"{name} {action.option_strings}"
+                checked += 1
+    assert checked >= 20
+    assert commands["schedules"].parse_args([]).step_size == 10 and commands["schedules"].parse_args([]).t0 == 2
+    assert "(default: 10)" in commands["schedules"].format_help().replace("\n", " ").split("--step-size", 1)[1]
