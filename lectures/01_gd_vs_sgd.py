@@ -296,3 +296,13 @@ lecture.save(fig, "01_gradient_variance.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **sgd**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start sgd   # sets the exercise up
+# python -m minisgd exercise check sgd   # checks your solution
+# ```

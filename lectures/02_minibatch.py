@@ -313,3 +313,13 @@ lecture.save(fig, "02_convergence_per_epoch_and_second.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **sgd**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start sgd   # sets the exercise up
+# python -m minisgd exercise check sgd   # checks your solution
+# ```

@@ -271,3 +271,13 @@ lecture.save(fig, "03_recitation_vs_pytorch_under_decay.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **momentum**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start momentum   # sets the exercise up
+# python -m minisgd exercise check momentum   # checks your solution
+# ```

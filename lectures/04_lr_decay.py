@@ -302,3 +302,13 @@ lecture.save(fig, "04_training_comparison.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **schedules**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start schedules   # sets the exercise up
+# python -m minisgd exercise check schedules   # checks your solution
+# ```

@@ -410,3 +410,13 @@ lecture.save(fig, "05_snapshot_ensemble.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **schedules**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start schedules   # sets the exercise up
+# python -m minisgd exercise check schedules   # checks your solution
+# ```

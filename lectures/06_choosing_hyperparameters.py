@@ -355,3 +355,15 @@ lecture.save(fig, "06_train_longer.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# This lecture's topics have two exercises, **adaptive** and **ensembles**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start adaptive   # sets the exercise up
+# python -m minisgd exercise check adaptive   # checks your solution
+# python -m minisgd exercise start ensembles   # sets the exercise up
+# python -m minisgd exercise check ensembles   # checks your solution
+# ```

@@ -291,3 +291,15 @@ lecture.save(fig, "07_test_predictions.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# This lecture's topics have two exercises, **cnn** and **backprop**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start cnn   # sets the exercise up
+# python -m minisgd exercise check cnn   # checks your solution
+# python -m minisgd exercise start backprop   # sets the exercise up
+# python -m minisgd exercise check backprop   # checks your solution
+# ```

@@ -224,3 +224,13 @@ lecture.save(fig, "08_loss_landscape_3d.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **backprop**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start backprop   # sets the exercise up
+# python -m minisgd exercise check backprop   # checks your solution
+# ```

@@ -355,3 +355,13 @@ lecture.save(fig, "09_small_vs_large_batch.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **adaptive**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start adaptive   # sets the exercise up
+# python -m minisgd exercise check adaptive   # checks your solution
+# ```

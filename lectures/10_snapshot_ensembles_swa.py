@@ -287,3 +287,13 @@ lecture.save(fig, "10_snapshots_and_swa.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **ensembles**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start ensembles   # sets the exercise up
+# python -m minisgd exercise check ensembles   # checks your solution
+# ```

@@ -192,3 +192,53 @@ class environment:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+EXERCISES = {"01": ["sgd"], "02": ["sgd"], "03": ["momentum"], "04": ["schedules"], "05": ["schedules"],
+             "06": ["adaptive", "ensembles"], "07": ["cnn", "backprop"], "08": ["backprop"], "09": ["adaptive"],
+             "10": ["ensembles"]}
+
+
+@pytest.mark.parametrize("script", ALL)
+def test_each_lecture_ends_with_your_turn_naming_its_exercises(script):
+    last = jupytext.read(LECTURES / script).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Your turn")
+    for topic in EXERCISES[script[:2]]:
+        assert f"**{topic}**" in last.source
+        assert f"python -m minisgd exercise start {topic}" in last.source
+        assert f"python -m minisgd exercise check {topic}" in last.source
+    named = set(re.findall(r"python -m minisgd exercise (?:start|check) (\w+)", last.source))
+    assert named == set(EXERCISES[script[:2]])
+
+
+def readme_notebook_commands() -> list[str]:
+    """The README's shell lines that write or run notebooks (`python -m minisgd notebooks`, `jupyter …`)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            command = line.split("  #", 1)[0].strip()
+            if "python -m minisgd notebooks" in command or re.match(r"^(\w+=\S+ )*jupyter ", command):
+                lines.append(command)
+    return lines
+
+
+@pytest.mark.slow
+def test_readme_notebook_commands_run_as_written(tmp_path):
+    """Every notebook command the README shows runs, in order, in a fresh folder (after the README's set-up:
+    this environment's `jupyter`, minisgd importable as from the repository's root)."""
+    commands = readme_notebook_commands()
+    assert any("python -m minisgd notebooks" in c for c in commands) and any("jupyter " in c for c in commands)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("MINISGD_DEVICE", None)
+    env["MINISGD_DATA"] = str(tmp_path / "no-cifar")
+    for command in commands:
+        if "MINISGD_LECTURE_ARGS" not in command:
+            env["MINISGD_LECTURE_ARGS"] = "--smoke"  # the tests' short form; the README's own options win
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
+    executed = [nbformat.read(path, as_version=4) for path in sorted((tmp_path / "notebooks").glob("*.ipynb"))]
+    assert len(executed) == len(ALL)
+    assert any(inline_images(notebook) for notebook in executed)  # an executed one, with its figures inline
