@@ -41,7 +41,7 @@ COMMANDS = readme_commands()
 def test_the_readme_has_the_commands_this_file_expects():
     subcommands = [shlex.split(c)[3] if len(shlex.split(c)) > 3 else "" for c in COMMANDS]
     assert "python -m minisgd train" in COMMANDS  # the headline
-    assert {"train", "lr-find", "schedules"} <= set(subcommands)
+    assert {"train", "lr-find", "schedules", "notebooks"} <= set(subcommands)
     assert any("--resume" in c for c in COMMANDS) and any("sgdr" in c for c in COMMANDS)
 
 
@@ -56,6 +56,8 @@ def short_form(argv: list[str], tmp_path: Path, resumable: Path) -> list[str]:
             argv[i] = str(min(int(argv[i]), 3))
         if "--data-dir" in argv:
             argv[argv.index("--data-dir") + 1] = str(CIFAR_SUBSET)
+        if "--val-size" in argv:
+            argv[argv.index("--val-size") + 1] = "64"  # of the 256 training images below
         return [*argv, "--train-size", "256", "--test-size", "128", "--out", str(tmp_path / "run")]
     if argv[0] == "lr-find":
         return [*argv, "--train-size", "256", "--steps", "10"]
@@ -94,6 +96,11 @@ def test_readme_command_runs(command, tmp_path, monkeypatch, capsys):
         assert last.startswith("suggested_lr=") and list((tmp_path / "runs").glob("lr-find-*.png"))
     if argv[0] == "schedules":
         assert list((tmp_path / "runs").glob("schedules-*.png"))
+    if "--val-size" in argv:
+        assert re.search(r"^epoch 1: .* val_loss=\d+\.\d{4} val_acc=\d\.\d{4} \(", out, re.M)
+    if argv[0] == "notebooks":
+        out_dir = tmp_path / argv[argv.index("--out") + 1]
+        assert len(list(out_dir.glob("[0-9][0-9]_*.ipynb"))) == len(list((ROOT / "lectures").glob("[0-9][0-9]_*.py")))
 
 
 SETTINGS = dict(train_size=256, test_size=128, epochs=2)
