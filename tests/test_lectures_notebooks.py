@@ -1,5 +1,10 @@
 """The lectures open as notebooks: executed by a Jupyter kernel, their figures appear inline.
 
+Also: the set-up cell every lecture opens with (the same in all ten; it
+installs minisgd where it is missing), a lecture copied out of the repository
+and run against a pip-installed minisgd (issue 20's "done when"), the "Your
+turn" cell each lecture ends with, and the README's notebook commands.
+
 A lecture is read as a notebook with jupytext (percent format) and executed
 with nbclient in the ``python3`` kernel (ipykernel, installed by
 requirements.txt), in ``--smoke`` mode given through ``MINISGD_LECTURE_ARGS``
@@ -19,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from conftest import FULL
+
+from minisgd.notebooks import SOURCE_PLACEHOLDER
 
 jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
@@ -93,7 +100,7 @@ def test_every_lecture_has_the_same_set_up_cell():
     set_up = {script: code_cells(script)[0] for script in ALL}
     assert len(set(set_up.values())) == 1, "the set-up cells differ: " + ", ".join(set_up)
     cell = set_up[ALL[0]]
-    assert 'os.environ.get("MINISGD_SOURCE", "git+https://github.com/<owner>/minisgd.git")' in cell
+    assert f'os.environ.get("MINISGD_SOURCE", "{SOURCE_PLACEHOLDER}")' in cell
     assert len(cell.splitlines()) <= 20
 
 
