@@ -61,9 +61,9 @@ def _adam(w, m, v, g, t, lr, b1, b2, eps, correct=True, eps_inside=False):
     return w - lr * m_hat / denominator, m, v
 
 
-ADAM_CASES = (  # label, lr schedule, beta1, beta2, eps
-    ("lr cosine(0.05, T=100), betas (0.9, 0.999), eps 1e-8", schedules.cosine(0.05, 100), 0.9, 0.999, 1e-8),
+ADAM_CASES = (  # label, lr schedule, beta1, beta2, eps (a large ε first: its place shows at once)
     ("constant lr 0.01, betas (0.8, 0.99), eps 0.1", schedules.constant(0.01), 0.8, 0.99, 0.1),
+    ("lr cosine(0.05, T=100), betas (0.9, 0.999), eps 1e-8", schedules.cosine(0.05, 100), 0.9, 0.999, 1e-8),
     ("lr step(0.1, step_size=30, gamma=0.3), betas (0.5, 0.9), eps 1e-6", schedules.step(0.1, 30, 0.3), 0.5, 0.9,
      1e-6),
 )
@@ -108,9 +108,9 @@ def check_rmsprop_step(rmsprop_step) -> None:
         ("divide by √sq + ε, not by sq + ε",
          lambda w, sq, g, lr, a, eps: (w - lr * g / (a * sq + (1 - a) * g * g + eps), a * sq + (1 - a) * g * g)),
     )
-    for label, lr, alpha, eps in (("lr cosine(0.01, T=100), alpha 0.99, eps 1e-8", schedules.cosine(0.01, 100),
-                                   0.99, 1e-8),
-                                  ("constant lr 0.005, alpha 0.9, eps 0.1", schedules.constant(0.005), 0.9, 0.1)):
+    for label, lr, alpha, eps in (("constant lr 0.005, alpha 0.9, eps 0.1", schedules.constant(0.005), 0.9, 0.1),
+                                  ("lr cosine(0.01, T=100), alpha 0.99, eps 1e-8", schedules.cosine(0.01, 100),
+                                   0.99, 1e-8)):
         check_trajectory(rmsprop_step, lambda params, s, a=alpha, eps=eps: optim.RMSprop(params, s, a, eps),
                          ("square_avg",), ("w", "sq"), lambda t, lr, a=alpha, eps=eps: (lr, a, eps), lr, rng,
                          label, known)

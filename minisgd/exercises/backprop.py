@@ -83,7 +83,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy) -> None:
         ("uniform logits (loss = log 4)", np.zeros((3, 4)), np.array([0, 2, 3])),
         ("logits (5, 4)", rng.standard_normal((5, 4)) * 3, rng.integers(0, 4, 5)),
         ("a batch of 1", rng.standard_normal((1, 3)), np.array([2])),
-        ("logits of ±1000", big, np.array([3, 2, 1])),
+        ("logits of ±1000", big, np.array([1, 2, 1])),
         ("logits near 1000", 1000 + rng.standard_normal((4, 5)), rng.integers(0, 5, 4)),
     )
     for label, logits, y in cases:

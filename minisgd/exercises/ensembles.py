@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from minisgd import ensemble, lr_finder, schedules
-from minisgd.exercises.grading import Fail, as_array, as_number, call, close, number_text
+from minisgd.exercises.grading import Fail, as_array, as_number, call, close, number_text, pair_text
 
 LECTURES = ("06_choosing_hyperparameters", "10_snapshot_ensembles_swa")
 
@@ -202,7 +202,8 @@ def check_lr_range_suggestion(lr_range_suggestion) -> None:
                                            smoothed[: first + np.argmin(smoothed[first:]) + 1])),
         )
         hint = next((text for text, wrong in hints if close(got, wrong, rtol=1e-9)), "")
-        message = f"for {label}: got {number_text(got)}, expected {number_text(expected)}"
+        got_text, expected_text = pair_text(got, expected)
+        message = f"for {label}: got {got_text}, expected {expected_text}"
         raise Fail(f"{message}: {hint}" if hint else message)
 
 

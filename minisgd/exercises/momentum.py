@@ -112,10 +112,8 @@ def check_pytorch_momentum_step(pytorch_momentum_step) -> None:
 def check_nesterov_step(nesterov_step) -> None:
     rng = np.random.default_rng(5)
     known = (
-        ("that is plain momentum: Nesterov moves w by lr·(g + μ·buf)",
-         lambda w, b, g, lr, mu: (w - lr * (mu * b + g), mu * b + g)),
-        ("use the buf just updated in g + μ·buf",
-         lambda w, b, g, lr, mu: (w - lr * (g + mu * b), mu * b + g)),
+        ("that is plain momentum (or g + μ·buf with the old buf): Nesterov moves w by lr·(g + μ·buf) "
+         "with the buf just updated", lambda w, b, g, lr, mu: (w - lr * (mu * b + g), mu * b + g)),
         ("the step is lr·(g + μ·buf): the gradient term g is missing",
          lambda w, b, g, lr, mu: (w - lr * mu * (mu * b + g), mu * b + g)),
         ("PyTorch keeps the rate out of the buffer: buf = μ·buf + g",

@@ -13,7 +13,7 @@ import math
 from typing import Callable, Sequence
 
 from minisgd import schedules
-from minisgd.exercises.grading import Fail, as_number, call, close, number_text
+from minisgd.exercises.grading import Fail, as_number, call, close, pair_text
 
 LECTURES = ("04_lr_decay", "05_sgdr")
 
@@ -97,7 +97,8 @@ def check_curve(student: Callable, args: tuple, reference: Callable, times: Sequ
     for t, g, e in zip(times, got, expected):
         if close(g, e):
             continue
-        message = f"{label}: lr at t = {t} is {number_text(g)}, expected {number_text(e)}"
+        got_text, expected_text = pair_text(g, e)
+        message = f"{label}: lr at t = {t} is {got_text}, expected {expected_text}"
         for hint, wrong in known:
             try:
                 if close(got, [wrong(time, *args) for time in times]):
@@ -176,7 +177,7 @@ def _sgdr_restart_one_late(t, lr0, t0, t_mult):
 
 
 def check_sgdr(sgdr) -> None:
-    for lr0, t0, t_mult, end in ((0.1, 1, 2, 40), (0.1, 2, 3, 90), (0.2, 5, 1, 26), (1.0, 1, 3, 125)):
+    for lr0, t0, t_mult, end in ((0.1, 2, 3, 90), (0.1, 1, 2, 40), (0.2, 5, 1, 26), (1.0, 1, 3, 125)):
         starts, start, length = [], 0, t0
         while start <= end:
             starts.append(start)
