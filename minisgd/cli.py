@@ -1,10 +1,11 @@
-"""``python -m minisgd``: train a CNN, run the LR range test, or plot schedules.
+"""``python -m minisgd``: train a CNN, run the LR range test, plot schedules, or grade an exercise.
 
     python -m minisgd train                      # LeNet on the built-in dataset, about half a minute on a CPU
     python -m minisgd train --dataset cifar10 --model small-vgg --augment --schedule cosine --epochs 30
     python -m minisgd train --resume runs/<run>  # continue an interrupted run exactly
     python -m minisgd lr-find                    # LR range test, saves its plot
     python -m minisgd schedules --schedule step cosine sgdr   # plots schedules to a PNG
+    python -m minisgd exercise check momentum    # grades ./exercises/momentum.py (see minisgd.exercises)
 
 This module only parses arguments, calls :mod:`minisgd.recipe` and prints.
 Every schedule parameter counted in time (``--step-size``, ``--milestones``,

@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import sys
 import traceback
+import types
 import warnings
 from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
@@ -277,6 +278,7 @@ def load_student_file(path: str | os.PathLike) -> Any:
 def _child(path: str, topic_name: str, task: str | None, connection: Any) -> None:
     """In the child process: load the file, run one task (or only the import when ``task`` is None), send back."""
     sys.stdout = sys.stderr = io.StringIO()  # a student's prints would break the one-line-per-task output
+    os.environ["MINISGD_DEVICE"] = "cpu"  # the exercises are NumPy on the host, whatever the shell chose
     try:
         try:
             module = load_student_file(path)
@@ -321,7 +323,12 @@ def run_in_child(path: str, topic_name: str, task: str | None, time_limit: float
     context = _process_context()
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(path, topic_name, task, send), daemon=True)
-    process.start()
+    caller_main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")  # the child needs nothing from the caller's script,
+    try:                                                   # so multiprocessing must not re-run it there
+        process.start()
+    finally:
+        sys.modules["__main__"] = caller_main
     send.close()
     try:
         if receive.poll(time_limit):
