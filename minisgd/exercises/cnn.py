@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from minisgd.exercises.grading import as_array, as_tuple, assert_close, call, library_gradients
+from minisgd.exercises.grading import (
+    as_array,
+    as_tuple,
+    assert_close,
+    call,
+    finite_differences,
+    library_gradients,
+)
 from minisgd.nn import functional as F
 
 LECTURES = ("07_cifar10_cnn",)
@@ -135,6 +142,12 @@ def check_conv2d_backward(conv2d_backward) -> None:
 
         dx, dw, db = gradients(w)
         label = f"x {x_shape}, w {w_shape}, stride {stride}, padding {padding}"
+        tolerance = {}
+        if x_shape == (1, 1, 5, 4):  # the smallest case: the answer key is central differences of the forward
+            dx, dw, db = finite_differences(lambda x, w, b: float(np.sum(_conv(x, w, b, stride, padding) * dout)),
+                                            x, w, np.zeros(w_shape[0]))
+            label += " (expected by central differences)"
+            tolerance = dict(rtol=1e-5, atol=1e-7)
         returned = as_tuple(call(conv2d_backward, dout, x, w, stride, padding), f"for {label}", ("dx", "dw", "db"))
         got = [as_array(value, f"{name} for {label}", shape)
                for value, name, shape in zip(returned, ("dx", "dw", "db"), (x_shape, w_shape, (w_shape[0],)))]
@@ -147,7 +160,7 @@ def check_conv2d_backward(conv2d_backward) -> None:
              lambda: [dx, dw, db / (dout.size // dout.shape[1])]),
             ("db sums dout over the batch and every pixel (no mean)", lambda: [dx, dw, db / N]),
             ("dw sums over the batch: no 1/N (dout already holds the loss's 1/N)", lambda: [dx, dw / N, db]),
-        ))
+        ), **tolerance)
 
 
 def _pool_overwriting(dout, x, k, stride):
@@ -181,6 +194,13 @@ def check_max_pool2d_backward(max_pool2d_backward) -> None:
         ))
 
 
+def _batchnorm_forward(x, gamma, beta, eps):
+    from minisgd.tensor import Tensor
+
+    inputs = (Tensor(x, device="cpu"), Tensor(gamma, device="cpu"), Tensor(beta, device="cpu"))
+    return F.batch_norm(inputs[0], None, None, inputs[1], inputs[2], training=True, eps=eps).data
+
+
 def _batchnorm_parts(x, gamma, eps, ddof=0):
     mean = x.mean(axis=0)
     var = x.var(axis=0, ddof=ddof)
@@ -195,6 +215,12 @@ def check_batchnorm_backward(batchnorm_backward) -> None:
         forward = lambda x, g, b, eps=eps: F.batch_norm(x, None, None, g, b, training=True, eps=eps)  # noqa: E731
         _, dx, dgamma, dbeta = library_gradients(forward, dout, x, gamma, np.zeros(C))
         label = f"x ({N}, {C}), eps {eps}"
+        tolerance = {}
+        if N == 5:  # one case whose answer key is central differences of the forward
+            loss = lambda x, g, b, eps=eps, dout=dout: float(np.sum(_batchnorm_forward(x, g, b, eps) * dout))  # noqa
+            dx, dgamma, dbeta = finite_differences(loss, x, gamma, np.zeros(C))
+            label += " (expected by central differences)"
+            tolerance = dict(rtol=1e-5, atol=1e-7)
         returned = as_tuple(call(batchnorm_backward, dout, x, gamma, eps), f"for {label}", ("dx", "dgamma", "dbeta"))
         got = [as_array(value, f"{name} for {label}", shape)
                for value, name, shape in zip(returned, ("dx", "dgamma", "dbeta"), ((N, C), (C,), (C,)))]
@@ -210,7 +236,7 @@ def check_batchnorm_backward(batchnorm_backward) -> None:
                 (dout - dout.mean(axis=0) - unbiased_hat * (dout * unbiased_hat).mean(axis=0)) * unbiased_scale,
                 (dout * unbiased_hat).sum(axis=0), dbeta]),
             ("dgamma = Σ dout·x̂ over the batch", lambda: [dx, dout.sum(axis=0), dbeta]),
-        ))
+        ), **tolerance)
 
 
 TASKS = (
