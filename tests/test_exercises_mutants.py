@@ -5,6 +5,7 @@ replaces one function of the library-built solution (``exercise_solutions``),
 and the grader must fail that task with the expected hint.
 """
 
+import re
 import textwrap
 
 import pytest
@@ -324,6 +325,64 @@ MUTANTS = [
             skip = 10 if len(lrs) > 20 else 0
             return lrs[skip + int(np.argmin(losses[skip:]))] / 5
     """),
+    # ---------------------------------------------- more known mistakes, one per hint
+
+    ("momentum", "heavy_ball_step", "update V first", """
+        def heavy_ball_step(w, v, grad, lr, beta):
+            return w - v, beta * v + lr * grad
+    """),
+    ("momentum", "pytorch_momentum_step", "PyTorch's dampening is 0", """
+        def pytorch_momentum_step(w, buf, grad, lr, momentum):
+            buf = momentum * buf + (1 - momentum) * grad
+            return w - lr * buf, buf
+    """),
+    ("schedules", "step_decay", "the first drop comes at t = step_size", """
+        def step_decay(t, lr0, step_size, gamma):
+            return lr0 * gamma ** ((t + 1) // step_size)
+    """),
+    ("schedules", "cosine", "not to 2π", """
+        import math
+        def cosine(t, lr0, T):
+            return 0.5 * lr0 * (1 + math.cos(2 * math.pi * min(t, T) / T))
+    """),
+    ("schedules", "linear", "the first update uses lr(0) = lr0", """
+        def linear(t, lr0, T):
+            return lr0 * max(0.0, 1 - (t + 1) / T)
+    """),
+    ("cnn", "conv2d_backward", "db sums dout over the batch and every pixel", """
+        def conv2d_backward(dout, x, w, stride, padding):
+            dx, dw, db = _grads(lambda x, w, b: F.conv2d(x, w, b, stride, padding), dout, x, w, np.zeros(w.shape[0]))
+            return dx, dw, dout.mean(axis=(0, 2, 3))
+    """),
+    ("cnn", "batchnorm_backward", "dgamma = Σ dout·x̂", """
+        def batchnorm_backward(dout, x, gamma, eps):
+            forward = lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True, eps=eps)
+            dx, dgamma, dbeta = _grads(forward, dout, x, gamma, np.zeros(len(gamma)))
+            return dx, dout.sum(axis=0), dbeta
+    """),
+    ("adaptive", "adam_step", "t counts from 1", """
+        def adam_step(w, m, v, grad, t, lr, beta1, beta2, eps):
+            t = t + 1
+            m = beta1 * m + (1 - beta1) * grad
+            v = beta2 * v + (1 - beta2) * grad**2
+            m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+            return w - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+    """),
+    ("adaptive", "rmsprop_step", "α weighs the old average", """
+        def rmsprop_step(w, sq, grad, lr, alpha, eps):
+            sq = (1 - alpha) * sq + alpha * grad**2
+            return w - lr * grad / (np.sqrt(sq) + eps), sq
+    """),
+    ("ensembles", "ensemble_predict", "not the most confident model's", """
+        def ensemble_predict(prob_list):
+            return np.max(prob_list, axis=0).argmax(axis=1)
+    """),
+    ("ensembles", "snapshot_times", "rounded up", """
+        def snapshot_times(epochs, cycles, steps_per_epoch):
+            T = epochs * steps_per_epoch
+            L = T // cycles
+            return list(range(L, T + 1, L))
+    """),
 ]
 
 
@@ -346,3 +405,14 @@ def test_a_known_wrong_solution_fails_with_its_diagnosis(tmp_path, topic, task, 
     assert result.status == grading.FAIL, result.line()
     assert diagnosis in result.message, result.message
     assert "\n" not in result.message
+
+
+def test_an_unknown_mistake_fails_without_a_guessed_hint(tmp_path):
+    path = tmp_path / "backprop.py"
+    path.write_text(SOLUTIONS["backprop"] + textwrap.dedent("""
+        def linear_backward(dout, x, W):
+            return 2 * dout @ W, dout.T @ x, dout.sum(axis=0)
+    """))
+    _, (result,) = grading.grade("backprop", path, tasks=["linear_backward"])
+    assert result.status == grading.FAIL
+    assert re.fullmatch(r"for x \(4, 3\), W \(5, 3\): dx\[0, 0\] is -?[\d.]+, expected -?[\d.]+", result.message)
