@@ -215,7 +215,9 @@ def _garbage():
     floats = st.floats(allow_nan=True, allow_infinity=True)
     arrays = st.builds(lambda shape, fill: np.full(shape, fill), shapes, floats)
     scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), floats, st.text(max_size=5),
-                        st.complex_numbers(), st.just(object()), st.just(print), st.just(np.float32("nan")))
+                        st.complex_numbers(), st.just(object()), st.just(print), st.just(np.float32("nan")),
+                        st.just(np.array("abc")), st.just(np.array(None, dtype=object)), st.just(np.array(0.1)),
+                        st.just(np.array([[1, 2], [3]], dtype=object)), st.just(np.int64(3)))
     leaf = st.one_of(scalars, arrays)
     return st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
                                                       st.tuples(inner, inner, inner),

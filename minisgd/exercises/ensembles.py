@@ -122,7 +122,7 @@ def _designed_disagreement() -> list[np.ndarray]:
 
 def check_ensemble_predict(ensemble_predict) -> None:
     rng = np.random.default_rng(15)
-    cases = [("3 models, 3 examples chosen so that a vote, a geometric mean or a max disagree with the mean",
+    cases = [("3 models, 3 examples where the mean disagrees with a vote, a geometric mean and a max",
               _designed_disagreement())]
     for M, N, C in ((5, 20, 10), (1, 4, 3), (4, 1, 6)):
         cases.append((f"{M} models, {N} examples, {C} classes", list(rng.dirichlet(np.ones(C) * 0.7, (M, N)))))

@@ -145,7 +145,10 @@ def as_number(value: Any, what: str, finite: bool = True) -> float:
         raise Fail(f"{what} is {_kind(value)}, expected a number")
     if np.iscomplexobj(value):
         raise Fail(f"{what} is complex, expected a real number")
-    number = float(value)
+    try:
+        number = float(value)
+    except Exception:  # a 0-d array of strings or objects
+        raise Fail(f"{what} is {_kind(value)}, expected a number") from None
     if finite and not math.isfinite(number):
         raise Fail(f"{what} is {number}, expected a finite number")
     return number
