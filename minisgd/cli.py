@@ -7,7 +7,7 @@
     python -m minisgd schedules --schedule step cosine sgdr   # plots schedules to a PNG
     python -m minisgd exercise check momentum    # grades ./exercises/momentum.py (see minisgd.exercises)
 
-This module only parses arguments, calls :mod:`minisgd.recipe` and prints.
+This module only parses arguments, calls :mod:`minisgd.recipe` and :mod:`minisgd.runs`, and prints.
 Every schedule parameter counted in time (``--step-size``, ``--milestones``,
 ``--t0``) is in **epochs**; the recipe turns it into optimizer updates, so the
 schedule moves every mini-batch. ``--warmup-steps`` counts updates.
@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from minisgd import recipe
+from minisgd import recipe, runs
 
 # Options that may be given with --resume: everything else is the saved run's.
 RESUME_OPTIONS = ("--resume", "--epochs", "--quiet")
@@ -326,12 +326,12 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         f"(only --epochs and --quiet may be given; start a new run to change the others)"
                     )
                 try:
-                    run = recipe.resume_run(args.resume, epochs=args.epochs if "--epochs" in given else None)
+                    run = runs.resume_run(args.resume, epochs=args.epochs if "--epochs" in given else None)
                 except ValueError as error:
                     usage = _usage(error)
                     raise (usage if str(usage).startswith("--") else UsageError(f"--resume: {usage}")) from None
             else:
-                run = recipe.start_run(_config_from(args), args.out)
+                run = runs.start_run(_config_from(args), args.out)
         except ValueError as error:
             raise _usage(error) from None
         config = run.config
@@ -352,10 +352,10 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
               + "".join(f"; {text}" for text in extras), flush=True)
         if run.start_epoch:
             print(f"resuming after epoch {run.start_epoch} of {config.epochs}", flush=True)
-        result = recipe.train_run(run, progress=show_bars, log=lambda line: print(line, flush=True))
+        result = runs.train_run(run, progress=show_bars, log=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         if run is not None and run.saved_epoch is not None:
-            print(f"interrupted: {run.out / recipe.CHECKPOINT} holds epoch {run.saved_epoch} of "
+            print(f"interrupted: {run.out / runs.CHECKPOINT} holds epoch {run.saved_epoch} of "
                   f"{run.config.epochs}; continue exactly where it stopped with: "
                   f"python -m minisgd train --resume {run.out}", file=sys.stderr)
         else:
@@ -366,7 +366,7 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if result.stopped:
         print(result.stopped, file=sys.stderr)
         if result.saved_epoch is not None:
-            kept = (f"{run.out / recipe.CHECKPOINT} holds epoch {result.saved_epoch}, the last good weights; "
+            kept = (f"{run.out / runs.CHECKPOINT} holds epoch {result.saved_epoch}, the last good weights; "
                     f"resuming it would repeat the same updates and diverge again, so ")
         else:
             kept = "no epoch ended before the divergence, so no checkpoint was written; "

@@ -190,10 +190,10 @@ def test_resume_accepts_the_run_folder_and_continues_exactly_with_its_snapshots(
                                            atol=1e-7, err_msg=name)
             averaged = {k[len("swa/module."):]: final[k] for k in final.files if k.startswith("swa/module.")}
         # The SWA accuracy printed is the accuracy of those averaged weights (lenet: no BatchNorm to update).
-        from minisgd import recipe
+        from minisgd import runs
         from minisgd.train import evaluate
 
-        finished = recipe.resume_run(split)
+        finished = runs.resume_run(split)
         finished.model.load_state_dict(averaged)
         assert evaluate(finished.model, finished.test_loader)["acc"] == resumed["swa_test_acc"]
     with np.load(straight / "checkpoint.npz") as a, np.load(split / "checkpoint.npz") as b:

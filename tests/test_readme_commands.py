@@ -110,15 +110,15 @@ def _last_line_of_uninterrupted_run(folder: Path, capsys) -> str:
 
 def _interrupted_run(folder: Path) -> None:
     """The same run, stopped by Ctrl-C (KeyboardInterrupt) as its second epoch ends: the checkpoint holds epoch 1."""
-    from minisgd import recipe
+    from minisgd import recipe, runs
 
     def ctrl_c_at_epoch_2(line: str) -> None:
         if line.startswith("epoch 2:"):
             raise KeyboardInterrupt
 
-    run = recipe.start_run(recipe.RunConfig(**SETTINGS), folder)
+    run = runs.start_run(recipe.RunConfig(**SETTINGS), folder)
     with pytest.raises(KeyboardInterrupt):
-        recipe.train_run(run, progress=False, log=ctrl_c_at_epoch_2)
+        runs.train_run(run, progress=False, log=ctrl_c_at_epoch_2)
     assert run.saved_epoch == 1
 
 
