@@ -1,4 +1,4 @@
-"""``python -m minisgd``: train a CNN, run the LR range test, or plot schedules.
+"""``python -m minisgd``: train a CNN, run the LR range test, plot schedules, or grade an exercise.
 
     python -m minisgd train                      # LeNet on the built-in dataset, about half a minute on a CPU
     python -m minisgd train --dataset cifar10 --model small-vgg --augment --schedule cosine --epochs 30
@@ -6,6 +6,7 @@
     python -m minisgd lr-find                    # LR range test, saves its plot
     python -m minisgd schedules --schedule step cosine sgdr   # plots schedules to a PNG
     python -m minisgd notebooks --out notebooks  # the lectures as .ipynb files
+    python -m minisgd exercise check momentum    # grades ./exercises/momentum.py (see minisgd.exercises)
 
 This module only parses arguments, calls :mod:`minisgd.recipe` and :mod:`minisgd.runs`, and prints.
 Every schedule parameter counted in time (``--step-size``, ``--milestones``,
@@ -202,7 +203,7 @@ def _add_schedule_settings(group: Any, step_size: int = DEFAULTS.step_size, t0: 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m minisgd``."""
     parser = _Parser(prog="minisgd", description="minisgd: neural-network training with SGD, from scratch in NumPy.")
-    commands = parser.add_subparsers(dest="command", metavar="{train,lr-find,schedules,notebooks}",
+    commands = parser.add_subparsers(dest="command", metavar="{train,lr-find,schedules,notebooks,exercise}",
                                      parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a CNN with SGD (or another optimizer) and a learning-rate "
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the default of MINISGD_SOURCE in each notebook's set-up cell: what `pip install` "
                             "takes to install minisgd where it is missing (Colab), e.g. a git URL")
     books.add_argument("--force", action="store_true", help="replace files in the way, even edited notebooks")
+    _add_exercise_command(commands)
     return parser
 
 
@@ -481,6 +483,77 @@ def command_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ exercise (minisgd.exercises)
+def _add_exercise_command(commands: Any) -> None:
+    """``exercise list | start TOPIC | check TOPIC``: the students' exercises and their grader."""
+    from minisgd.exercises import TOPIC_NAMES
+    from minisgd.exercises.grading import DEFAULT_TIME_LIMIT
+
+    exercise = commands.add_parser("exercise", help="exercises: write the update rules yourself, and have them graded",
+                                   description="Exercises: stubs you fill in, graded against minisgd itself.")
+    actions = exercise.add_subparsers(dest="action", metavar="{list,start,check}", parser_class=_Parser,
+                                      required=True)
+    actions.add_parser("list", help="the topics, their tasks, and the lecture each follows")
+    for action, text in (("start", "write ./exercises/TOPIC.py, stubs with docstrings (never overwrites)"),
+                         ("check", "grade ./exercises/TOPIC.py: one line per task; exit code 0 when all pass")):
+        parser = actions.add_parser(action, help=text, description=text)
+        parser.add_argument("topic", choices=TOPIC_NAMES, metavar="TOPIC", help=f"one of {', '.join(TOPIC_NAMES)}")
+        parser.add_argument("--file", default=None, metavar="PATH", help="the exercise file (default: "
+                                                                        "exercises/TOPIC.py)")
+    actions.choices["check"].add_argument(
+        "--time-limit", type=_at_least(float, 0.1), default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+        help=f"stop a task that runs longer than this (default: {DEFAULT_TIME_LIMIT:g})")
+
+
+def command_exercise(args: argparse.Namespace) -> int:
+    from minisgd import exercises
+    from minisgd.exercises import grading
+
+    if args.action == "list":
+        width = max(len(name) for name in exercises.TOPIC_NAMES)
+        for name in exercises.TOPIC_NAMES:
+            lectures = ", ".join(exercises.topic(name).LECTURES)
+            print(f"{name:<{width}}  lectures {lectures}: {', '.join(exercises.task_names(name))}")
+        print("start one: python -m minisgd exercise start TOPIC; grade it: python -m minisgd exercise check TOPIC")
+        return 0
+    path = Path(args.file) if args.file else Path("exercises") / f"{args.topic}.py"
+    if path.is_dir():
+        raise UsageError(f"--file must be a file; got {path} (a folder)")
+    parent = next((folder for folder in path.parents if folder.exists()), Path("."))
+    if not parent.is_dir():
+        raise UsageError(f"--file: {parent} is a file, so {path} cannot be inside it")
+    if args.action == "start":
+        if path.exists() or path.is_symlink():
+            raise UsageError(f"{path} already exists; start never overwrites: grade it with "
+                             f"`python -m minisgd exercise check {args.topic}`, or move it away to start again")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as file:  # "x": fails rather than overwrite
+                file.write(exercises.topic(args.topic).STUB)
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        tasks = exercises.task_names(args.topic)
+        print(f"wrote {path}: {len(tasks)} functions to write ({', '.join(tasks)}); "
+              f"grade it with: python -m minisgd exercise check {args.topic}"
+              + (f" --file {path}" if args.file else ""))
+        return 0
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; create it with `python -m minisgd exercise start {args.topic}`"
+                         + (f" --file {path}" if args.file else "") + " (or give --file PATH)")
+    print(f"grading {path} (topic {args.topic}, lectures {', '.join(exercises.topic(args.topic).LECTURES)})",
+          flush=True)
+    import_error, results = grading.grade(args.topic, path, time_limit=args.time_limit)
+    if import_error:
+        print(f"{path} {import_error}")
+        return 1
+    width = max(len(result.task) for result in results)
+    for result in results:
+        print(result.line(width), flush=True)
+    passed = sum(result.status == grading.PASS for result in results)
+    print(f"{passed} of {_plural(len(results), 'task')} pass")
+    return 0 if passed == len(results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (2 for a bad argument, 130 after Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -496,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_lr_find(args)
         if args.command == "notebooks":
             return command_notebooks(args)
+        if args.command == "exercise":
+            return command_exercise(args)
         return command_schedules(args)
     except UsageError as error:
         print(f"minisgd: error: {error}", file=sys.stderr)

@@ -80,6 +80,9 @@ def test_readme_command_runs(command, tmp_path, monkeypatch, capsys):
             cli.main(argv)
         assert exit_.value.code == 0 and "--schedule" in capsys.readouterr().out
         return
+    if argv[0] == "exercise":
+        _exercise_command_runs(argv, capsys)
+        return
     code = cli.main(short_form(argv, tmp_path, resumable))
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -124,3 +127,15 @@ def _interrupted_run(folder: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         runs.train_run(run, progress=False, log=ctrl_c_at_epoch_2)
     assert run.saved_epoch == 1
+
+
+def _exercise_command_runs(argv: list[str], capsys) -> None:
+    """``exercise list`` and ``start`` exit 0; ``check`` (after ``start``) grades the fresh stub: "not started"."""
+    if argv[1] == "check":
+        assert cli.main(["exercise", "start", *argv[2:]]) == 0
+        capsys.readouterr()
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert err == "" and code == (1 if argv[1] == "check" else 0), out + err
+    if argv[1] == "check":
+        assert "not started" in out and out.strip().splitlines()[-1].startswith("0 of ")
