@@ -224,7 +224,9 @@ def test_07_uses_cifar10_from_data_dir_when_it_is_there(tmp_path, empty_data_roo
     out = tmp_path / "out"
     stdout = run_lecture("07_cifar10_cnn.py", out, "--data-dir", str(tmp_path / "cifar"), data_root=empty_data_root)
     assert "Falling back" not in stdout
-    assert "data: CIFAR-10, 200 training and 40 test images" in stdout  # 5 × 40 training, 40 test
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    assert (f"data: CIFAR-10 from {folder} (data_batch_1-5, test_batch), 200 training images and 40 test images"
+            in stdout)  # 5 × 40 training, 40 test: every file read, named
     for name in CIFAR_NAMES:
         assert re.search(rf"^{name}\s+[\d.]+%\s+\d+$", stdout, re.MULTILINE), f"no per-class row for {name}"
     assert len(list(out.glob("07_*.png"))) == 4
