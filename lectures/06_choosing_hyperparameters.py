@@ -395,7 +395,8 @@ ax_loss.set_title(f"Loss: validation lowest at epoch {best_loss_epoch} ({min(val
                   f"{val_losses[-1]:.2f} at the end")
 ax_acc.set_title(f"Accuracy: validation {100 * history.epochs[SHORT - 1]['test_acc']:.1f}% at the dashed line, "
                  f"{100 * history.last('test_acc'):.1f}% at the end")
-fig.suptitle(f"Train and validation curves (lr = {chosen_lr:g}, momentum 0.9, {len(train_set)} training images)", fontsize=14)
+fig.suptitle(f"Train and validation curves (lr = {chosen_lr:g}, momentum 0.9, {len(train_set)} training images)",
+             fontsize=14)
 lecture.save(fig, "06_train_longer.png")
 
 # %% [markdown]

@@ -275,3 +275,28 @@ def test_scripts_are_jupytext_percent_notebooks(script):
     notebook = jupytext.reads(text, fmt="py:percent")
     kinds = [cell.cell_type for cell in notebook.cells]
     assert kinds.count("markdown") >= 5 and kinds.count("code") >= 5
+
+
+REAL_SUBSET = ROOT.parent / "shared" / "data" / "cifar10-subset"  # ../shared/… from the project root; else skipped
+
+
+@pytest.mark.skipif(not (REAL_SUBSET / "cifar-10-batches-py").is_dir(), reason="the real CIFAR-10 subset is absent")
+def test_07_default_run_trains_on_every_image_in_data_dir_and_learns(tmp_path, empty_data_root):
+    """The default run with --data-dir (no --smoke): every training image found, and learning a student can see."""
+    result = subprocess.run(
+        [sys.executable, str(LECTURES / "07_cifar10_cnn.py"), "--out", str(tmp_path), "--data-dir", str(REAL_SUBSET)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env=lecture_env(empty_data_root),
+    )
+    assert result.returncode == 0, result.stderr
+    stdout = result.stdout
+    from minisgd.data import CIFAR10
+
+    on_disk = CIFAR10(REAL_SUBSET, train=True), CIFAR10(REAL_SUBSET, train=False)  # what the folder holds
+    assert (f"(data_batch_1-4 of 5, test_batch), {len(on_disk[0])} training images and {len(on_disk[1])} test images"
+            in stdout)
+    epochs = re.findall(r"^epoch (\d+)/(\d+): train loss ([\d.]+), train acc ([\d.]+)%, test loss ([\d.]+), "
+                        r"test acc ([\d.]+)%", stdout, re.MULTILINE)
+    assert len(epochs) == int(epochs[0][1]) >= 5
+    first, last = epochs[0], epochs[-1]
+    assert float(last[2]) < float(first[2]) - 0.5  # the training loss falls clearly
+    assert float(last[5]) >= 30.0  # three times chance (10 %), on every test image
