@@ -14,6 +14,13 @@
 # %% [markdown]
 # # 01 · Gradient descent vs stochastic gradient descent
 #
+# **What you learn:** why SGD's cheap, noisy steps beat gradient descent's
+# exact ones per gradient computed, and why SGD then bounces in a noise ball
+# around the minimum.
+#
+# **How long:** about 15 minutes to read and discuss; the default run takes
+# about 3 s of CPU time on 2 cores (it prints its own time at the end).
+#
 # *Recitation: "SGD recap".*
 #
 # We train on N examples and minimise the average of the per-example losses

@@ -14,6 +14,13 @@
 # %% [markdown]
 # # 04 · Learning-rate decay
 #
+# **What you learn:** the recitation's step, cosine and linear decays, every
+# schedule of `minisgd.schedules`, and what each does to a network's training,
+# compared on a held-out validation split.
+#
+# **How long:** about 20 minutes; the default run takes about 12 s of CPU time
+# on 2 cores (the same with `--data-dir`).
+#
 # *Recitation: "Learning-rate decay".*
 #
 # With a constant learning rate α, SGD does not settle: near a minimum the full

@@ -14,6 +14,14 @@
 # %% [markdown]
 # # 07 · The coding example: a CNN on CIFAR-10
 #
+# **What you learn:** the whole recipe (data, normalisation, a CNN, SGD with
+# momentum and a schedule) on CIFAR-10, and how to read learning curves and
+# per-class accuracy.
+#
+# **How long:** about 20 minutes; the default run takes about 6 s of CPU time
+# on 2 cores, 15 s with `--data-dir` on the 4 068-image subset (all of it, 10
+# epochs).
+#
 # *Recitation: "Coding example".*
 #
 # CIFAR-10: 60 000 colour images of 32×32 pixels in ten classes (airplane,
