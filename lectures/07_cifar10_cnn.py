@@ -103,10 +103,12 @@ BATCH_SIZE, LR, MOMENTUM, WEIGHT_DECAY = 64, 0.05, 0.9, 5e-4
 # is different: the lecture reads every batch file there (a subset with fewer
 # training batches works) and stops with one line if there are none — it
 # never trains on other data than asked for, and its default run uses every
-# image it finds, for 10 epochs (the real subset of 4 068 training images: about
-# 10 s on 2 CPU cores). The default run on the built-in set (or CIFAR-10 found in
-# `$MINISGD_DATA`) uses the first 2 500 / 1 000 images for 3 epochs, so that it
-# finishes in seconds; `--full` uses everything, with augmentation, for 15 epochs.
+# image it finds, for 10 epochs (the real subset of 4 068 training images:
+# about 11 s on a quiet 2-core machine; all 50 000 CIFAR-10 images: about ten
+# times longer). The default run on the built-in set (or CIFAR-10 found in
+# `$MINISGD_DATA`) uses the first 2 500 / 1 000 images for 3 epochs, so that
+# it finishes in seconds; `--full` uses everything, with augmentation, for 15
+# epochs.
 
 # %%
 from minisgd.data.cifar import describe_files
@@ -283,7 +285,7 @@ lecture.save(fig, "07_test_predictions.png")
 #   (here through `minisgd.recipe`; `python -m minisgd train` runs the same).
 # - The loss goes down and the accuracy up, epoch after epoch. On the real
 #   CIFAR-10 subset (`--data-dir ../shared/data/cifar10-subset`: all 4 068
-#   training images, 10 epochs, about 10 s) the training loss falls from
+#   training images, 10 epochs, about 11 s) the training loss falls from
 #   2.20 (epoch 1) to 0.93 and the test accuracy rises from 23.1 % to 48.5 %.
 # - The test loss stops falling after about epoch 6 (1.58) while the training
 #   loss keeps falling: training accuracy ends at 65.5 %, 17 points above the
