@@ -104,8 +104,8 @@ BATCH_SIZE, LR, MOMENTUM, WEIGHT_DECAY = 64, 0.05, 0.9, 5e-4
 # training batches works) and stops with one line if there are none — it
 # never trains on other data than asked for, and its default run uses every
 # image it finds, for 10 epochs (the real subset of 4 068 training images:
-# about 11 s on a quiet 2-core machine; all 50 000 CIFAR-10 images: about ten
-# times longer). The default run on the built-in set (or CIFAR-10 found in
+# about 11 s on a quiet 2-core machine; all 50 000 CIFAR-10 images are twelve
+# times as many, so expect about twelve times as long). The default run on the built-in set (or CIFAR-10 found in
 # `$MINISGD_DATA`) uses the first 2 500 / 1 000 images for 3 epochs, so that
 # it finishes in seconds; `--full` uses everything, with augmentation, for 15
 # epochs.
