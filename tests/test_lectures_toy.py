@@ -32,6 +32,7 @@ FIGURES = {
     "03_momentum.py": [
         "03_ravine_trajectories.png",
         "03_recitation_vs_pytorch_under_decay.png",
+        "03_decay_with_noisy_gradients.png",
     ],
     "08_loss_landscape.py": [
         "08_loss_landscape_contour.png",
