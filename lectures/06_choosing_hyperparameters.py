@@ -94,11 +94,7 @@ else:
 N_SMALL, OVERFIT_EPOCHS = 100, 30  # the sample to overfit, and for how long
 BATCH_SIZE = 64
 
-train_set, val_set, data_name = lecture.images(args, N_TRAIN, N_VAL)  # --data-dir: CIFAR-10; else built-in
-# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
-# training images' channel statistics, the training batches shuffled from seed 0.
-_, val_loader = recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)
-to_input = val_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
+train_set, test_set, data_name = lecture.images(args, N_TRAIN, N_VAL)  # --data-dir: CIFAR-10; else built-in
 
 
 def batches():
@@ -127,10 +123,11 @@ def make_model():
 # them would make that number optimistic.
 
 # %%
-test_set = val_set  # the first cell's second split is the test split: kept for the end
 train_set, val_set = recipe.hold_out_validation(train_set, len(train_set) // 4, seed=0)
+# The recipe's loaders (`python -m minisgd train` uses the same): images normalised with the
+# channel statistics of the images that train, the training batches shuffled from seed 0.
 _, val_loader = recipe.build_loaders(train_set, val_set, batch_size=BATCH_SIZE, seed=0)
-to_input = val_loader.transform  # normalised with the statistics of the images that train
+to_input = val_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
 test_loader = DataLoader(test_set, batch_size=1000, transform=to_input)
 print(f"split: {len(train_set)} images train, {len(val_set)} held out for validation (choices), "
       f"{len(test_set)} test images (the final number only)")
