@@ -159,7 +159,6 @@ def _roll_call(comm: Any, what: str, timeout: float) -> str:
     completes only when rank 0 receives it); rank 0 collects the reports for a
     short grace period and names the ranks that never reported.
     """
-    MPI = _mpi()
     rank, size = comm.Get_rank(), comm.Get_size()
     grace = min(max(timeout, 1.0), 10.0)
     deadline = time.monotonic() + grace
@@ -325,13 +324,11 @@ def broadcast_parameters(model: Any, comm: Any = None, root: int = 0) -> None:
     comm = _comm(comm) if comm is not None or launched_size() > 1 else None
     if comm is None or comm.Get_size() == 1:
         return
-    MPI = _mpi()
     names, flat_state = list(model.state_dict()), model.state_dict()
     for name in names:
         array = np.ascontiguousarray(flat_state[name])
         _wait([comm.Ibcast(array, root=root)], comm, f"broadcast_parameters ({name})")
         flat_state[name] = array
-    del MPI
     model.load_state_dict(flat_state)
 
 
