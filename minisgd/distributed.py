@@ -80,7 +80,14 @@ _ROLL_CALL_TAG, _GRADIENT_TAG = 9_001, 9_002
 
 
 class WorkerLost(RuntimeError):
-    """Another worker did not answer within :data:`TIMEOUT` seconds (it died, hangs or was stopped)."""
+    """Another worker did not answer within :data:`TIMEOUT` seconds (it died, hangs or was stopped).
+
+    ``lost`` lists the ranks that did not answer the roll call (as far as this rank can tell).
+    """
+
+    def __init__(self, message: str, lost: list[int]) -> None:
+        super().__init__(message)
+        self.lost = lost
 
 
 # ------------------------------------------------------------------ the world
@@ -127,6 +134,14 @@ def world(comm: Any = None) -> tuple[int, int]:
     return comm.Get_rank(), comm.Get_size()
 
 
+def gather_pids(comm: Any = None) -> list[int]:
+    """Every rank's process id, in rank order (on every worker)."""
+    comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+    if comm is None:
+        return [os.getpid()]
+    return comm.allgather(os.getpid())
+
+
 # ------------------------------------------------------------ bounded waits
 def _wait(requests: Sequence[Any], comm: Any, what: str, timeout: float | None = None,
           statuses: list[Any] | None = None) -> None:
@@ -147,12 +162,12 @@ def _wait(requests: Sequence[Any], comm: Any, what: str, timeout: float | None =
                         request.Cancel()
                     except MPI.Exception:
                         pass
-            raise WorkerLost(_roll_call(comm, what, TIMEOUT if timeout is None else timeout))
+            raise WorkerLost(*_roll_call(comm, what, TIMEOUT if timeout is None else timeout))
         time.sleep(pause)
         pause = min(2 * pause + 1e-5, 1e-3)
 
 
-def _roll_call(comm: Any, what: str, timeout: float) -> str:
+def _roll_call(comm: Any, what: str, timeout: float) -> tuple[str, list[int]]:
     """After a timeout: find out which ranks still answer; the one-line explanation naming the others.
 
     Every rank that times out reports to rank 0 with a synchronous send (it
@@ -177,7 +192,7 @@ def _roll_call(comm: Any, what: str, timeout: float) -> str:
     names = ", ".join(str(r) for r in lost) or "unknown (every rank answered the roll call)"
     plural = "s" if len(lost) > 1 else ""
     return (f"worker rank{plural} {names} stopped answering: rank {rank} waited {timeout:g} s in {what} "
-            f"(set MINISGD_WORKER_TIMEOUT to wait longer)")
+            f"(set MINISGD_WORKER_TIMEOUT to wait longer)"), lost
 
 
 def abort(message: str, comm: Any = None, code: int = 1) -> None:

@@ -405,7 +405,10 @@ class RunConfig:
     left None take the optimizer's default (:data:`OPTIMIZER_DEFAULTS`);
     :func:`check_config` writes them in. ``clip_grad_norm`` clips the gradients'
     total 2-norm before every update. ``swa_start`` (epochs) turns on stochastic
-    weight averaging: see :func:`swa_settings`.
+    weight averaging: see :func:`swa_settings`. ``data_parallel`` trains on the
+    K processes ``mpiexec`` started (``sync``, ``ring``, ``local-sgd`` every
+    ``sync_every`` updates, ``async``; :mod:`minisgd.distributed`), with
+    ``batch_size`` the global batch.
     """
 
     dataset: str = "synthetic"
@@ -450,6 +453,8 @@ class RunConfig:
     snapshots: bool = False
     swa_start: int | None = None
     swa_lr: float | None = None
+    data_parallel: str | None = None  # None: one process; else a mode of minisgd.distributed.MODES
+    sync_every: int = 1  # local-sgd: average the weights every H updates
 
     def optimizer_settings(self) -> dict[str, Any]:
         """The hyper-parameters of :func:`build_optimizer` (all but lr and no_decay_bias_bn)."""
@@ -489,6 +494,14 @@ def check_config(config: RunConfig) -> RunConfig:
         checks.fail("", "snapshots", "used with a schedule with cycles (" + ", ".join(CYCLIC_SCHEDULES) + ")",
                     config.schedule)
     swa_settings(config)
+    if config.data_parallel is not None:
+        from minisgd.distributed import MODES
+
+        checks.choice(where, "data_parallel", config.data_parallel, MODES)
+        if config.data_parallel == "async" and (config.snapshots or config.swa_start is not None):
+            raise ValueError("data_parallel async cannot be combined with snapshots or swa_start (the parameter "
+                             "server applies the updates); use sync, ring or local-sgd")
+    checks.integer(where, "sync_every", config.sync_every, low=1)
     if config.schedule == "multistep" and config.milestones is None:
         config = RunConfig(**{**asdict(config), "milestones": default_milestones(config.epochs)})
     if config.swa_start is not None and config.swa_lr is None:

@@ -157,3 +157,111 @@ def test_async_records_the_staleness_of_every_gradient(results):
     assert len(staleness) == 20 and staleness.min() >= 0 and staleness.max() <= 20
     assert staleness[0] == 0  # the first gradient applied was computed at the initial weights
     assert staleness.max() >= 1  # three workers: some gradients were computed at older weights
+
+
+# ------------------------------------------------------------ the command line
+def train(k, out, *options, timeout=120):
+    args = ["-m", "minisgd", "train", "--quiet", "--train-size", "640", "--test-size", "300", "--out", str(out),
+            *options]
+    if k is None:
+        return subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                              timeout=timeout)
+    return mpirun(k, *args, timeout=timeout)
+
+
+def final_scores(stdout):
+    line = [ln for ln in stdout.splitlines() if ln.startswith("test_acc=")][-1]
+    return {key: float(value) for key, value in (part.split("=") for part in line.split())}
+
+
+def test_cli_sync_on_2_and_4_workers_ends_where_one_process_ends(tmp_path):
+    one = train(None, tmp_path / "one", "--epochs", "2")
+    assert one.returncode == 0, one.stderr
+    for k in (2, 4):
+        many = train(k, tmp_path / f"k{k}", "--epochs", "2", "--data-parallel", "sync")
+        assert many.returncode == 0, many.stderr
+        assert f"K = {k} workers" in many.stdout and many.stdout.count("saved in") == 1  # rank 0 alone prints
+        got, expected = final_scores(many.stdout), final_scores(one.stdout)
+        assert got["test_acc"] == pytest.approx(expected["test_acc"], abs=2 / 300)  # at most a rounding flip
+        assert got["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-3)
+
+
+def test_cli_without_mpiexec_runs_as_one_worker_and_says_so(tmp_path):
+    proc = train(None, tmp_path / "run", "--epochs", "1", "--data-parallel", "ring", "--train-size", "64")
+    assert proc.returncode == 0, proc.stderr
+    assert "runs as one process, K = 1" in proc.stdout
+
+
+def test_cli_refuses_a_batch_the_workers_cannot_share(tmp_path):
+    proc = train(3, tmp_path / "run", "--epochs", "1", "--data-parallel", "sync", "--batch-size", "64")
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["minisgd: error: --batch-size must be divisible by the number of workers K = 3 (each takes "
+                     "B/K images of the global batch B); got 64"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_resume_on_another_number_of_workers_keeps_the_global_batch(tmp_path):
+    first = train(2, tmp_path / "run", "--epochs", "1", "--schedule", "constant", "--data-parallel", "sync")
+    assert first.returncode == 0, first.stderr
+    resumed = mpirun(4, "-m", "minisgd", "train", "--quiet", "--resume", str(tmp_path / "run"), "--epochs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "trained so far on K = 2, continuing on K = 4 with the same global batch" in resumed.stdout
+    one = train(None, tmp_path / "one", "--epochs", "2", "--schedule", "constant")
+    assert final_scores(resumed.stdout)["test_loss"] == pytest.approx(final_scores(one.stdout)["test_loss"], rel=1e-3)
+
+
+def _start(k, out, *options):
+    args = [MPIEXEC, "-n", str(k), sys.executable, "-m", "minisgd", "train", "--quiet", "--train-size", "640",
+            "--test-size", "100", "--out", str(out), "--schedule", "constant", *options]
+    return subprocess.Popen(args, cwd=ROOT, env={**ENV, "MINISGD_WORKER_TIMEOUT": "3"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _pid_of_rank(proc, rank):
+    import re
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        found = re.search(r"process ids: rank (.*)\)", line)
+        if found:
+            return int(dict(item.split("=") for item in found.group(1).split(", "))[str(rank)])
+    raise AssertionError("no process-id line")
+
+
+def _wait_for_checkpoint(out):
+    import time
+
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.npz").exists():
+        assert time.monotonic() < deadline, "no checkpoint within 60 s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+def test_a_lost_worker_stops_the_run_and_keeps_the_checkpoint(tmp_path, how):
+    """SIGKILL: mpiexec stops every rank at once, naming the dead PID (the start line maps it to its rank).
+    SIGSTOP (a hung worker): the others' bounded waits run out and rank 0 names the rank in one line."""
+    import signal
+
+    from minisgd import runs
+
+    out = tmp_path / "run"
+    proc = _start(2, out, "--epochs", "40", "--data-parallel", "sync")
+    pid = _pid_of_rank(proc, 1)
+    _wait_for_checkpoint(out)
+    os.kill(pid, getattr(signal, how))
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    if how == "SIGKILL":
+        assert f"PID {pid} " in stdout + stderr and "Killed (signal 9)" in stdout + stderr
+    else:
+        ours = [ln for ln in stderr.splitlines() if ln.startswith("minisgd: error:")]
+        assert len(ours) == 1 and "worker rank 1 stopped answering" in ours[0] and "holds epoch" in ours[0], stderr
+    run = runs.resume_run(out)  # the last checkpoint is intact: it loads
+    assert 1 <= run.start_epoch < 40
