@@ -29,7 +29,7 @@ from minisgd.tensor import Tensor  # noqa: E402
 from minisgd.train import evaluate  # noqa: E402
 
 SIZES = {  # (training images, test images, epochs of local SGD / async)
-    "smoke": (512, 256, 1),
+    "smoke": (512, 256, 1),  # 1 epoch: the lecture's --smoke trains one epoch too
     "default": (2_048, 1_000, 3),
     "full": (8_192, 2_000, 10),
 }
