@@ -235,7 +235,8 @@ def ring_allreduce(flat: np.ndarray, comm: Any, timeout: float | None = None) ->
 
     The buffer of n numbers is cut into K chunks (:func:`chunk_bounds`). Worker r
     sends to its right neighbour r+1 and receives from its left neighbour r−1
-    (mod K), with a send-receive on one chunk at a time:
+    (mod K), one chunk at a time, with a send-receive (MPI's Sendrecv, written as
+    a nonblocking Isend + Irecv pair so that the wait for the neighbour is bounded):
 
     - reduce-scatter, steps s = 0 … K−2: send chunk (r − s) mod K, receive chunk
       (r − s − 1) mod K and add it into the own copy. After K−1 steps worker r

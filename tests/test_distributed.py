@@ -76,14 +76,6 @@ def test_allreduce_equals_numpy_sum(results, k):
                         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_ring_chunks_cover_the_buffer():
-    for n in (0, 1, 3, 7, 1001):
-        for k in (1, 2, 3, 4, 8):
-            bounds = checks.distributed.chunk_bounds(n, k)
-            assert bounds[0][0] == 0 and bounds[-1][1] == n and len(bounds) == k
-            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
-
-
 def test_outside_mpiexec_allreduce_is_a_copy():
     a = np.arange(5.0)
     (b,) = checks.distributed.allreduce([a], "mean", "ring")
