@@ -21,6 +21,9 @@ The K values alternate in every round (``--rounds``), and the table quotes
 the range over rounds of the step time. Every worker gets one BLAS thread
 (``--threads``): with K workers on a machine of C cores, K > C
 oversubscribes the cores, and the speed-up measures that, not the algorithm.
+K = 1 runs twice: on one thread (what each worker gets), and on all C cores,
+the fair peer — one process using the whole machine; the last two columns
+are the speed-ups over each.
 """
 
 from __future__ import annotations
@@ -83,7 +86,9 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def launch(network: str, k: int, algorithm: str, args: argparse.Namespace, mpiexec: str) -> dict:
-    env = {**os.environ, **{name: str(args.threads) for name in
+    threads = os.cpu_count() if algorithm == "all-cores" else args.threads
+    algorithm = "mpi" if algorithm == "all-cores" else algorithm
+    env = {**os.environ, **{name: str(threads) for name in
                             ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     command = [mpiexec, "-n", str(k), sys.executable, __file__, "--worker", "--network", network,
                "--algorithm", algorithm, "--batch-size", str(args.batch_size), "--steps", str(args.steps),
@@ -123,25 +128,25 @@ def main() -> None:
           f"BLAS {blas.get('internal_api', '?')} {blas.get('version', '?')} kernel {blas.get('architecture', '?')}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}")
-    cases = [(net, k, alg) for net in args.networks for k in args.workers for alg in (("mpi", "ring") if k > 1
-                                                                                       else ("mpi",))]
+    # K = 1 twice: on one thread (the workers' share) and on every core (the fair single-process peer)
+    cases = [(net, k, alg) for net in args.networks for k in args.workers
+             for alg in (("mpi", "ring") if k > 1 else ("mpi", "all-cores"))]
     results: dict = {case: [] for case in cases}
     for round_index in range(args.rounds):
         order = cases if round_index % 2 == 0 else cases[::-1]  # alternate the order between rounds
         for case in order:
             results[case].append(launch(*case, args, mpiexec))
     print(f"{'network':10} {'K':>2} {'all-reduce':10} {'step ms':>15} {'img/s':>7} {'compute ms':>10} "
-          f"{'comm ms':>8} {'comm %':>6} {'speed-up':>8}")
-    base: dict = {}
+          f"{'comm ms':>8} {'comm %':>6} {'vs K=1, 1 thread':>16} {f'vs K=1, {os.cpu_count()} threads':>17}")
+    best_of = {case: min(results[case], key=lambda r: r["step"]) for case in cases}
     for net, k, alg in cases:
-        rows = results[(net, k, alg)]
-        best = min(rows, key=lambda r: r["step"])
+        rows, best = results[(net, k, alg)], best_of[(net, k, alg)]
         steps = [1e3 * r["step"] for r in rows]
-        if k == 1:
-            base[net] = best["step"]
-        print(f"{net:10} {k:>2} {alg if k > 1 else '-':10} {min(steps):6.1f} – {max(steps):6.1f} "
+        one, every = best_of[(net, 1, "mpi")]["step"], best_of[(net, 1, "all-cores")]["step"]
+        label = {"all-cores": f"- ({os.cpu_count()} thr)", "mpi": "mpi" if k > 1 else "- (1 thr)"}.get(alg, alg)
+        print(f"{net:10} {k:>2} {label:10} {min(steps):6.1f} – {max(steps):6.1f} "
               f"{args.batch_size / best['step']:7.0f} {1e3 * best['compute']:10.1f} {1e3 * best['comm']:8.2f} "
-              f"{100 * best['comm'] / best['step']:6.1f} {base[net] / best['step']:7.2f}×")
+              f"{100 * best['comm'] / best['step']:6.1f} {one / best['step']:15.2f}× {every / best['step']:16.2f}×")
 
 
 if __name__ == "__main__":
