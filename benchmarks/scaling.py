@@ -50,7 +50,7 @@ def worker(args: argparse.Namespace) -> None:
     from minisgd.tensor import Tensor
 
     rank, size = distributed.world()
-    comm = distributed._comm() if size > 1 else None
+    comm = distributed.communicator() if size > 1 else None
     random.manual_seed(0)
     model = getattr(models, args.network)()
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -65,7 +65,7 @@ def equivalence(options, size):
 
 def allreduce_timing(options, size):
     """Median time of one all-reduce of n float32 numbers, for MPI and the ring, n = 2^0 … 2^22."""
-    comm = distributed._comm()
+    comm = distributed.communicator()
     exponents = range(0, 19 if size == "smoke" else 23, 2)
     repeats = 3 if size == "smoke" else 7
     out = {"n": [], "mpi": [], "ring": []}
@@ -86,7 +86,7 @@ def allreduce_timing(options, size):
 
 def step_parts(options, size):
     """Compute (forward + backward of B/K images) and communication (gradient all-reduce) per step."""
-    comm = distributed._comm()
+    comm = distributed.communicator()
     rank, k = distributed.world()
     out = {}
     batch = 64 if size == "smoke" else 128

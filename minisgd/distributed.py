@@ -62,6 +62,7 @@ once when a worker process dies.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -73,9 +74,9 @@ MODES = ("sync", "ring", "local-sgd", "async")
 ALGORITHMS = ("mpi", "ring")
 OPS = ("mean", "sum")
 TIMEOUT = float(os.environ.get("MINISGD_WORKER_TIMEOUT", "120"))
-# Environment variables that launchers set for each process: MPICH/Intel (PMI), Open MPI, PMIx, Slurm.
-_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
-_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+# Environment variables that MPI launchers set for each process: MPICH/Intel (PMI), Open MPI, PMIx (srun --mpi=pmix).
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 _ROLL_CALL_TAG, _GRADIENT_TAG = 9_001, 9_002
 
 
@@ -99,6 +100,8 @@ def launched_size() -> int:
     for name in _SIZE_VARIABLES:
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
+    if "PMIX_RANK" in os.environ and _mpi() is not None:  # PMIx names no size: ask MPI
+        return _mpi().COMM_WORLD.Get_size()
     return 1
 
 
@@ -126,9 +129,14 @@ def _comm(comm: Any = None) -> Any:
     return None if MPI is None else MPI.COMM_WORLD
 
 
+def communicator(comm: Any = None) -> Any:
+    """``comm``, else MPI's COMM_WORLD when a launcher started several processes, else None (one process)."""
+    return _comm(comm) if comm is not None or launched_size() > 1 else None
+
+
 def world(comm: Any = None) -> tuple[int, int]:
     """``(rank, size)`` of this process among the K = size workers; ``(0, 1)`` without mpi4py or mpiexec."""
-    comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+    comm = communicator(comm)
     if comm is None:
         return 0, 1
     return comm.Get_rank(), comm.Get_size()
@@ -136,7 +144,7 @@ def world(comm: Any = None) -> tuple[int, int]:
 
 def gather_pids(comm: Any = None) -> list[int]:
     """Every rank's process id, in rank order (on every worker)."""
-    comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+    comm = communicator(comm)
     if comm is None:
         return [os.getpid()]
     return comm.allgather(os.getpid())
@@ -197,8 +205,6 @@ def _roll_call(comm: Any, what: str, timeout: float) -> tuple[str, list[int]]:
 
 def abort(message: str, comm: Any = None, code: int = 1) -> None:
     """Print ``message`` as one line (rank 0, or the rank that found the problem) and stop every worker."""
-    import sys
-
     print(f"minisgd: error: {message}", file=sys.stderr, flush=True)
     comm = _comm(comm)
     if comm is not None and comm.Get_size() > 1:
@@ -308,7 +314,7 @@ def allreduce(
     checks.choice("allreduce", "op", op, OPS)
     checks.choice("allreduce", "algorithm", algorithm, ALGORITHMS)
     flat, shapes = _flatten(arrays)
-    comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+    comm = communicator(comm)
     size = 1 if comm is None else comm.Get_size()
     if size == 1:
         total = flat.copy()
@@ -325,7 +331,7 @@ def allreduce(
 
 def broadcast(value: Any, comm: Any = None, root: int = 0) -> Any:
     """Rank ``root``'s Python object (a dict of scores, a flag) on every worker."""
-    comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+    comm = communicator(comm)
     if comm is None or comm.Get_size() == 1:
         return value
     return comm.bcast(value, root=root)
@@ -337,7 +343,7 @@ def broadcast_parameters(model: Any, comm: Any = None, root: int = 0) -> None:
     All workers build the model from the same seed, so this changes nothing in
     a correct program; it guarantees that they start from the same weights.
     """
-    comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+    comm = communicator(comm)
     if comm is None or comm.Get_size() == 1:
         return
     names, flat_state = list(model.state_dict()), model.state_dict()
@@ -413,7 +419,7 @@ class Workers:
     def __init__(self, mode: str = "sync", *, sync_every: int = 1, comm: Any = None) -> None:
         self.mode = checks.choice("Workers", "mode", mode, MODES)
         self.sync_every = checks.integer("Workers", "sync_every", sync_every, low=1)
-        self.comm = _comm(comm) if comm is not None or launched_size() > 1 else None
+        self.comm = communicator(comm)
         self.rank, self.size = world(self.comm)
         self.rounds = 0
         self.staleness: list[int] = []

@@ -105,7 +105,7 @@ def main(out: Path, checks: list[str]) -> None:
             for kind, arrays in (("int", integers), ("float", floats)):
                 for op in distributed.OPS:
                     reduced = distributed.allreduce(arrays, op, algorithm)
-                    everyone = distributed._comm().allgather(np.concatenate(reduced))
+                    everyone = distributed.communicator().allgather(np.concatenate(reduced))
                     result[f"{algorithm}.{kind}.{op}.same_on_all"] = np.array(
                         all(np.array_equal(everyone[0], other) for other in everyone))
                     for n, array in zip(SIZES, reduced):
