@@ -392,25 +392,29 @@ shutil.rmtree(SCRATCH, ignore_errors=True)
 #   batch size (Hoffer et al. 2017). It is not free: 16 times the images, which
 #   is exactly what K workers can compute in parallel. This is what lecture
 #   09's B = 1024 run (18 updates, "untrained") confounded.
-# - **Communication on this machine.** The ring and MPI's Allreduce cost about
-#   the same; the fit gives the ring a per-message α of about 1.5 ms and
-#   β ≈ 2.7 ns/byte (0.37 GB/s). With 4 processes on 2 busy cores, α is the
-#   time to be scheduled again, not a wire's latency, and β a memory copy
-#   between processes. The all-reduce takes 24–31 % of lenet's step at
-#   K = 2, 4 (62 006 weights, little compute per byte) and 6–7 % of
-#   small_vgg's (1 116 970 weights, about 15 times lenet's compute). Two processes halve
-#   lenet's compute (88 → 47 ms); four cannot do better than two cores.
+# - **Communication on this machine** (timings of three default runs at
+#   load averages of 6 to 12; yours print their own). The ring and MPI's
+#   Allreduce cost about the same; the fit gives the ring a per-message α of
+#   1.5–2.9 ms and β of 2.7–3.3 ns/byte (0.3–0.4 GB/s). With 4 processes on
+#   2 busy cores, α is the time to be scheduled again, not a wire's latency,
+#   and β a memory copy between processes. The all-reduce takes 18–44 % of
+#   lenet's step at K = 2, 4 (62 006 weights, little compute per byte) and
+#   5–11 % of small_vgg's (1 116 970 weights, about 15 times lenet's
+#   compute). Two processes cut lenet's compute per step by a third to a half
+#   (88 → 47, 87 → 58, 114 → 72 ms); four cannot
+#   do better than two cores.
 # - **Where the speed-up stops.** With these α, β and the global batch fixed,
-#   the projection peaks at 2.8× (lenet, K = 4) and 8.8× (small_vgg, K = 16),
-#   then falls: compute shrinks like 1/K, but the ring's latency term
-#   2(K−1)·α grows like K (about 750 ms at K = 256), while its bandwidth
+#   the projection peaks at 2.4–2.8× (lenet, K = 4) and 7.8–8.8× (small_vgg,
+#   K = 16), then falls: compute shrinks like 1/K, but the ring's latency
+#   term 2(K−1)·α grows like K (0.75–1.5 s at K = 256), while its bandwidth
 #   term stays near 2n·β. A network with a smaller α moves the peak to larger
 #   K; a larger model (more compute per message) too.
 # - **Local SGD** with H = 4 makes 4 times fewer rounds (24 for 96 updates)
 #   at 0.334 against 0.340; H = 16 (6 rounds) loses more (0.291).
 # - **Asynchrony**: with three workers the server applied gradients with a
-#   mean staleness τ ≈ 2, and this run with momentum 0.9 diverged (loss up
-#   from 2.3 to about 4, accuracy 0.136): a stale gradient with momentum acts
+#   mean staleness τ ≈ 2 (the largest 7 to 16, as the scheduler pleased), and
+#   the run with momentum 0.9 diverged (loss up from 2.3 to about 4,
+#   accuracy 0.136–0.137): a stale gradient with momentum acts
 #   like a larger momentum (Mitliagkas et al. 2016), and the rate that is
 #   stable for τ = 0 is not stable for τ = 2. On the real subset the same
 #   happens (the numbers are in `lectures/README.md`).
