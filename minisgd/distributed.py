@@ -162,7 +162,13 @@ def _wait(requests: Sequence[Any], comm: Any, what: str, timeout: float | None =
     deadline = time.monotonic() + (TIMEOUT if timeout is None else timeout)
     pause = 0.0
     requests = list(requests)
-    while not MPI.Request.Testall(requests, statuses):
+    while True:
+        try:
+            if MPI.Request.Testall(requests, statuses):
+                return
+        except MPI.Exception as error:  # MPI saw a peer die before mpiexec stopped this process
+            reason = " ".join(error.Get_error_string().split())[:200]
+            raise WorkerLost(f"a worker died: MPI reports {reason!r} in {what}", []) from None
         if time.monotonic() > deadline:
             for request in requests:
                 if request != MPI.REQUEST_NULL:
@@ -330,11 +336,18 @@ def allreduce(
 
 
 def broadcast(value: Any, comm: Any = None, root: int = 0) -> Any:
-    """Rank ``root``'s Python object (a dict of scores, a flag) on every worker."""
+    """Rank ``root``'s JSON-serialisable value (a dict of scores) on every worker, with bounded waits."""
+    import json
+
     comm = communicator(comm)
     if comm is None or comm.Get_size() == 1:
         return value
-    return comm.bcast(value, root=root)
+    payload = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8) if comm.Get_rank() == root else None
+    length = np.array([0 if payload is None else payload.size], dtype=np.int64)
+    _wait([comm.Ibcast(length, root=root)], comm, "a broadcast from rank 0")
+    buffer = payload.copy() if payload is not None else np.empty(int(length[0]), dtype=np.uint8)
+    _wait([comm.Ibcast(buffer, root=root)], comm, "a broadcast from rank 0")
+    return json.loads(buffer.tobytes().decode())
 
 
 def broadcast_parameters(model: Any, comm: Any = None, root: int = 0) -> None:

@@ -210,7 +210,7 @@ def test_cli_resume_on_another_number_of_workers_keeps_the_global_batch(tmp_path
 def _start(k, out, *options):
     args = [MPIEXEC, "-n", str(k), sys.executable, "-m", "minisgd", "train", "--quiet", "--train-size", "640",
             "--test-size", "100", "--out", str(out), "--schedule", "constant", *options]
-    return subprocess.Popen(args, cwd=ROOT, env={**ENV, "MINISGD_WORKER_TIMEOUT": "3"}, stdout=subprocess.PIPE,
+    return subprocess.Popen(args, cwd=ROOT, env={**ENV, "MINISGD_WORKER_TIMEOUT": "5"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -254,8 +254,9 @@ def test_a_lost_worker_stops_the_run_and_keeps_the_checkpoint(tmp_path, how):
     finally:
         proc.kill()
     assert proc.returncode != 0
-    if how == "SIGKILL":
-        assert f"PID {pid} " in stdout + stderr and "Killed (signal 9)" in stdout + stderr
+    if how == "SIGKILL":  # mpiexec names the dead PID; if MPI told rank 0 first, rank 0 says so in one line
+        ours = [ln for ln in stderr.splitlines() if ln.startswith("minisgd: error: a worker died")]
+        assert f"PID {pid} " in stdout + stderr or len(ours) == 1, stdout + stderr
     else:
         ours = [ln for ln in stderr.splitlines() if ln.startswith("minisgd: error:")]
         assert len(ours) == 1 and "worker rank 1 stopped answering" in ours[0] and "holds epoch" in ours[0], stderr
