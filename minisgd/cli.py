@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 import time
@@ -33,7 +34,7 @@ import numpy as np
 from minisgd import recipe, runs
 
 # Options that may be given with --resume: everything else is the saved run's.
-RESUME_OPTIONS = ("--resume", "--epochs", "--quiet")
+RESUME_OPTIONS = ("--resume", "--epochs", "--quiet")  # and the number of workers, mpiexec's -n
 
 
 class UsageError(Exception):
@@ -231,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "only --epochs and --quiet may be given with it")
     out.add_argument("--quiet", action="store_true", help="no progress bars (they are off anyway when the "
                                                           "output is not a terminal)")
+    parallel = train.add_argument_group("many workers (run under mpiexec -n K; --batch-size is the global batch)")
+    parallel.add_argument("--data-parallel", choices=("sync", "ring", "local-sgd", "async"), default=None,
+                          help="sync: mini-batch SGD with the global batch, gradients averaged by MPI's all-reduce; "
+                               "ring: the same with minisgd's ring all-reduce; local-sgd: average the weights every "
+                               "--sync-every updates; async: rank 0 is a parameter server")
+    parallel.add_argument("--sync-every", type=_positive_int, default=DEFAULTS.sync_every, metavar="H",
+                          help="local-sgd: updates between weight averages (default: 1, which is sync)")
 
     finder = commands.add_parser(
         "lr-find",
@@ -324,7 +332,11 @@ def _cifar_line(train_set: Any, test_set: Any) -> str:
 
 
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from minisgd import distributed
+
     show_bars = not args.quiet and sys.stderr.isatty()
+    if distributed.launched_rank() > 0:  # data parallel: rank 0 alone prints and draws the bar
+        sys.stdout, show_bars = open(os.devnull, "w"), False
     run = None
     try:
         try:
@@ -373,7 +385,11 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
               + "".join(f"; {text}" for text in extras), flush=True)
         if run.start_epoch:
             print(f"resuming after epoch {run.start_epoch} of {config.epochs}", flush=True)
+        if run.workers is not None:
+            print(_workers_line(run), flush=True)
         result = runs.train_run(run, progress=show_bars, log=lambda line: print(line, flush=True))
+    except distributed.WorkerLost as error:
+        return _worker_lost(run, error)
     except KeyboardInterrupt:
         if run is not None and run.saved_epoch is not None:
             print(f"interrupted: {run.out / runs.CHECKPOINT} holds epoch {run.saved_epoch} of "
@@ -407,6 +423,44 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         swa = f" swa_test_acc={result.swa_test_acc:.4f}"
     print(f"test_acc={result.test_acc:.4f} test_loss={result.test_loss:.4f}{swa}")
     return 0
+
+
+def _workers_line(run: Any) -> str:
+    """What the K workers do, and which process is which rank (mpiexec's own messages name PIDs)."""
+    from minisgd import distributed
+
+    workers, config = run.workers, run.config
+    if workers.size == 1:
+        return (f"--data-parallel {config.data_parallel}: not started by mpiexec (or mpi4py is missing), so this "
+                f"runs as one process, K = 1: plain mini-batch SGD with B = {config.batch_size}")
+    pids = distributed.gather_pids(workers.comm)
+    ranks = ", ".join(f"{rank}={pid}" for rank, pid in enumerate(pids))
+    share = {"async": f"rank 0 serves the weights, {workers.size - 1} workers push gradients of batches of "
+                      f"{config.batch_size}",
+             "local-sgd": f"each worker steps on {config.batch_size // workers.size} images, the weights are "
+                          f"averaged every {config.sync_every} updates"}.get(
+        config.data_parallel, f"each worker takes {config.batch_size // workers.size} images of the global batch "
+                              f"B = {config.batch_size}; gradients averaged ({config.data_parallel})")
+    resumed = ""
+    if run.start_epoch and run.saved_workers != workers.size:
+        resumed = (f"; trained so far on K = {run.saved_workers}, continuing on K = {workers.size} with the same "
+                   f"global batch")
+    return f"data parallel: K = {workers.size} workers, {share}{resumed} (process ids: rank {ranks})"
+
+
+def _worker_lost(run: Any, error: Exception) -> int:
+    """One line naming the rank that stopped answering and what the checkpoint holds; then stop every worker."""
+    from minisgd import distributed
+
+    if distributed.launched_rank() > 0 and 0 not in error.lost:
+        time.sleep(2 * distributed.TIMEOUT)  # rank 0 reports and stops the run
+        os._exit(1)
+    kept = "nothing was saved yet"
+    if run is not None and run.saved_epoch is not None:
+        kept = (f"{run.out / runs.CHECKPOINT} holds epoch {run.saved_epoch} of {run.config.epochs}; continue with: "
+                f"mpiexec -n K python -m minisgd train --resume {run.out}")
+    distributed.abort(f"{error}; the run stopped: {kept}", code=1)
+    return 1
 
 
 def command_lr_find(args: argparse.Namespace) -> int:
@@ -573,7 +627,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_exercise(args)
         return command_schedules(args)
     except UsageError as error:
-        print(f"minisgd: error: {error}", file=sys.stderr)
+        from minisgd.distributed import launched_rank
+
+        if launched_rank() == 0:  # under mpiexec every rank finds the same error: one line
+            print(f"minisgd: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: nothing was saved", file=sys.stderr)

@@ -411,7 +411,10 @@ class RunConfig:
     the (first ``train_size``) training images out for validation
     (:func:`hold_out_validation`, drawn with ``seed``): the run is scored on
     them after every epoch, ``reduce-on-plateau`` steps on their loss, and the
-    test set is scored once, at the end.
+    test set is scored once, at the end. ``data_parallel`` trains on the
+    K processes ``mpiexec`` started (``sync``, ``ring``, ``local-sgd`` every
+    ``sync_every`` updates, ``async``; :mod:`minisgd.distributed`), with
+    ``batch_size`` the global batch.
     """
 
     dataset: str = "synthetic"
@@ -457,6 +460,8 @@ class RunConfig:
     snapshots: bool = False
     swa_start: int | None = None
     swa_lr: float | None = None
+    data_parallel: str | None = None  # None: one process; else a mode of minisgd.distributed.MODES
+    sync_every: int = 1  # local-sgd: average the weights every H updates
 
     def optimizer_settings(self) -> dict[str, Any]:
         """The hyper-parameters of :func:`build_optimizer` (all but lr and no_decay_bias_bn)."""
@@ -499,6 +504,16 @@ def check_config(config: RunConfig) -> RunConfig:
         checks.fail("", "snapshots", "used with a schedule with cycles (" + ", ".join(CYCLIC_SCHEDULES) + ")",
                     config.schedule)
     swa_settings(config)
+    if config.data_parallel is not None:
+        from minisgd.distributed import MODES
+
+        checks.choice(where, "data_parallel", config.data_parallel, MODES)
+        if config.data_parallel == "async" and (config.snapshots or config.swa_start is not None
+                                                or config.val_size is not None):
+            raise ValueError("data_parallel async cannot be combined with snapshots, swa_start or val_size (the "
+                             "parameter server applies the updates and scores the test set); use sync, ring or "
+                             "local-sgd")
+    checks.integer(where, "sync_every", config.sync_every, low=1)
     if config.schedule == "multistep" and config.milestones is None:
         config = RunConfig(**{**asdict(config), "milestones": default_milestones(config.epochs)})
     if config.swa_start is not None and config.swa_lr is None:

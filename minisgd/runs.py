@@ -87,6 +87,8 @@ class Run:
     swa_model: Any = None
     val_set: Any = None  # the validation split (config.val_size), scored every epoch; else None
     val_loader: Any = None
+    workers: Any = None  # a minisgd.distributed.Workers for a data-parallel run, else None
+    saved_workers: int = 1  # a resumed run: how many workers trained it so far
 
     @property
     def steps_per_epoch(self) -> int:
@@ -165,6 +167,9 @@ def _build(config: RunConfig, out: Path) -> Run:
     if val_set is not None:  # normalised like the test set, with the kept training images' statistics
         _, val_loader = build_loaders(train_set, val_set, batch_size=config.batch_size, seed=config.seed,
                                       device=device)
+    workers = _workers(config, len(train_set))
+    if workers is not None:
+        train_loader = workers.shard(train_loader)
     model = build_model(config.model, batch_norm=config.batch_norm).to(device)
     steps_per_epoch = len(train_loader)
     schedule = build_schedule(**config.schedule_settings(), steps_per_epoch=steps_per_epoch)
@@ -176,7 +181,7 @@ def _build(config: RunConfig, out: Path) -> Run:
     optimizer = build_optimizer(model, config.optimizer, lr=schedule, no_decay_bias_bn=config.no_decay_bias_bn,
                                 **config.optimizer_settings())
     run = Run(config, out, device, train_set, test_set, train_loader, test_loader, model, schedule, optimizer,
-              History(), val_set=val_set, val_loader=val_loader)
+              History(), val_set=val_set, val_loader=val_loader, workers=workers)
     if swa is not None:
         from minisgd.optim.swa_utils import AveragedModel
 
@@ -191,6 +196,24 @@ def _build(config: RunConfig, out: Path) -> Run:
                 "train longer or use shorter cycles"
             )
     return run
+
+
+def _workers(config: RunConfig, n_train: int) -> Any:
+    """The K workers of a data-parallel run (K = 1 outside mpiexec), else None; ValueError for a batch they
+    cannot share, or for several processes without ``data_parallel``."""
+    from minisgd import distributed
+
+    if config.data_parallel is None:
+        if distributed.launched_size() > 1:
+            raise ValueError(f"data_parallel: mpiexec started {distributed.launched_size()} processes, but this "
+                             "run trains in one; give --data-parallel sync (or ring, local-sgd, async), or run "
+                             "without mpiexec")
+        return None
+    workers = distributed.Workers(config.data_parallel, sync_every=config.sync_every)
+    sharing = workers.size - 1 if config.data_parallel == "async" else workers.size
+    if config.data_parallel != "async" and sharing > 1:
+        distributed.check_batch(config.batch_size, n_train, sharing)
+    return workers
 
 
 def start_run(config: RunConfig, out: str | os.PathLike | None = None) -> Run:
@@ -259,6 +282,7 @@ def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
         raise ValueError(f"{path}: {error}") from None
     run.history = History.from_dict(saved["history"])
     run.start_epoch = run.saved_epoch = done
+    run.saved_workers = int(saved["meta"].get("workers", 1))
     run.train_loader.set_epoch(done)
     count = int(saved["meta"].get("snapshots", 0))
     run.snapshots = [saved["sections"][f"snapshot.{k}"] for k in range(count)]
@@ -274,7 +298,8 @@ def _save_checkpoint(run: Run, epoch: int) -> None:
         sections["plateau"] = plateau.state_dict()
     if run.swa_model is not None:
         sections["swa"] = run.swa_model.state_dict()
-    meta = {"config": asdict(run.config), "device": run.device, "snapshots": len(run.snapshots)}
+    meta = {"config": asdict(run.config), "device": run.device, "snapshots": len(run.snapshots),
+            "workers": 1 if run.workers is None else run.workers.size}
     checkpoint.save_checkpoint(run.out / CHECKPOINT, model=run.model, optimizer=run.optimizer, epoch=epoch,
                                history=run.history.to_dict(), meta=meta, sections=sections)
     run.saved_epoch = epoch
@@ -307,7 +332,11 @@ def train_run(
 
     config, model = run.config, run.model
     snapshot_steps = set(run.snapshot_steps)
-    run.out.mkdir(parents=True, exist_ok=True)
+    writer = run.workers is None or run.workers.is_writer  # data parallel: rank 0 alone prints and writes
+    if not writer:
+        progress, log = False, None
+    else:
+        run.out.mkdir(parents=True, exist_ok=True)
 
     def on_step_end(t: int) -> None:
         if t in snapshot_steps:  # a resumed run restarts at an epoch's start: each t comes once
@@ -319,16 +348,20 @@ def train_run(
         plateau = plateau_of(run.schedule)
         if plateau is not None:  # on the validation loss when there is a validation split
             plateau.step(history.last("val_loss" if run.val_loader is not None else "test_loss"))
-        _save_checkpoint(run, epoch)
+        if writer:
+            _save_checkpoint(run, epoch)
+        else:
+            run.saved_epoch = epoch
 
     started = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if run.start_epoch < config.epochs:
-            run.history = fit(model, run.train_loader, run.optimizer, epochs=config.epochs,
-                              test_loader=None if run.val_loader is not None else run.test_loader,
-                              val_loader=run.val_loader, history=run.history, start_epoch=run.start_epoch,
-                              on_epoch_end=on_epoch_end, on_step_end=on_step_end if snapshot_steps else None,
-                              clip_grad_norm=config.clip_grad_norm, progress=progress, log=log)
+            train = fit if run.workers is None else run.workers.fit
+            run.history = train(model, run.train_loader, run.optimizer, epochs=config.epochs,
+                                test_loader=None if run.val_loader is not None else run.test_loader,
+                                val_loader=run.val_loader, history=run.history, start_epoch=run.start_epoch,
+                                on_epoch_end=on_epoch_end, on_step_end=on_step_end if snapshot_steps else None,
+                                clip_grad_norm=config.clip_grad_norm, progress=progress, log=log)
         history = run.history
         if run.val_loader is not None and history.stopped is None and history.epochs:
             from minisgd.train import evaluate
@@ -348,13 +381,14 @@ def train_run(
             history.swa_test_acc, history.swa_test_loss = scores["acc"], scores["loss"]
     from minisgd.atomic import write_text
 
-    write_text(run.out / HISTORY, json.dumps(history.to_dict(), indent=1))
-    title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
-    if config.swa_start is not None:  # the schedule's rate until swa_start, then SWA's
-        title = (f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule to epoch "
-                 f"{config.swa_start}, then SWA at swa_lr {config.swa_lr:g} (weights averaged over epochs "
-                 f"{config.swa_start + 1}–{config.epochs})")
-    plot_history(history, run.out / CURVES, title=title)
+    if writer:
+        write_text(run.out / HISTORY, json.dumps(history.to_dict(), indent=1))
+        title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
+        if config.swa_start is not None:  # the schedule's rate until swa_start, then SWA's
+            title = (f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule to epoch "
+                     f"{config.swa_start}, then SWA at swa_lr {config.swa_lr:g} (weights averaged over epochs "
+                     f"{config.swa_start + 1}–{config.epochs})")
+        plot_history(history, run.out / CURVES, title=title)
     saved = [run.out / name for name in RUN_FILES if (run.out / name).exists()]
     return RunResult(history, snapshot_acc, len(run.snapshots), saved, history.stopped, run.saved_epoch,
                      time.perf_counter() - started)

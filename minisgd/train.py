@@ -125,6 +125,7 @@ def fit(
     clip_grad_norm: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    workers: Any = None,
 ) -> History:
     """Train ``model`` for epochs ``start_epoch + 1 … epochs`` and return the history.
 
@@ -141,6 +142,10 @@ def fit(
     ``progress=False`` hides the progress bars. ``log`` receives a one-line
     summary of each epoch and the divergence message (default: written under
     the progress bars when they are shown, else nothing).
+    ``workers`` (a :class:`minisgd.distributed.Workers`) trains on K processes:
+    its ``backward`` replaces ``loss.backward()`` and combines the workers'
+    gradients and losses, ``after_step`` runs after each update (local SGD
+    averages the weights there) and ``evaluate`` gives rank 0's test scores.
     """
     if epochs < 1:
         raise ValueError(f"fit: epochs must be >= 1; got {epochs}")
@@ -157,7 +162,11 @@ def fit(
         for x, y in bar:
             lr = optimizer.lr  # the rate this update will use
             _, loss, correct = _loss_and_correct(model, loss_fn, x, y)
-            loss_value = loss.item()
+            count = len(x)
+            if workers is None:
+                loss_value = loss.item()
+            else:  # back-propagate this worker's slice; the global batch's loss, gradient and size
+                loss_value, correct, count = workers.backward(optimizer, loss, correct, count)
             if not math.isfinite(loss_value):
                 last = next((v for v in reversed(history.step_loss) if math.isfinite(v)), None)
                 history.stopped = (
@@ -169,16 +178,19 @@ def fit(
                 if log is not None:
                     log(history.stopped)
                 return history
-            optimizer.zero_grad()
-            loss.backward()
+            if workers is None:
+                optimizer.zero_grad()
+                loss.backward()
             if clip_grad_norm is not None:
                 clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
             history.step_loss.append(loss_value)
             history.step_lr.append(float(lr))
-            loss_sum += loss_value * len(x)
+            if workers is not None:
+                workers.after_step(model, len(history.step_loss))
+            loss_sum += loss_value * count
             correct_sum += correct
-            seen += len(x)
+            seen += count
             if on_step_end is not None:
                 on_step_end(len(history.step_loss))
             bar.set_postfix(
@@ -195,7 +207,8 @@ def fit(
         }
         for split, loader in (("val", val_loader), ("test", test_loader)):
             if loader is not None:
-                scores = evaluate(model, loader, loss_fn)
+                scores = (evaluate(model, loader, loss_fn) if workers is None
+                          else workers.evaluate(model, loader, loss_fn))
                 record.update({f"{split}_loss": scores["loss"], f"{split}_acc": scores["acc"]})
         history.epochs.append(record)
         if log is not None:

@@ -1,6 +1,6 @@
 """The lectures open as notebooks: executed by a Jupyter kernel, their figures appear inline.
 
-Also: the set-up cell every lecture opens with (the same in all ten; it
+Also: the set-up cell every lecture opens with (the same in every lecture; it
 installs minisgd where it is missing), a lecture copied out of the repository
 and run against a pip-installed minisgd (issue 20's "done when"), the "Your
 turn" cell each lecture ends with, and the README's notebook commands.
@@ -204,7 +204,7 @@ class environment:
 
 EXERCISES = {"01": ["sgd"], "02": ["sgd"], "03": ["momentum"], "04": ["schedules"], "05": ["schedules"],
              "06": ["adaptive", "ensembles"], "07": ["cnn", "backprop"], "08": ["backprop"], "09": ["adaptive"],
-             "10": ["ensembles"]}
+             "10": ["ensembles"], "11": ["sgd"]}
 
 
 @pytest.mark.parametrize("script", ALL)

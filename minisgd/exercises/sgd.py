@@ -12,7 +12,7 @@ import numpy as np
 from minisgd import optim, schedules
 from minisgd.exercises.grading import as_array, assert_close, call, check_trajectory
 
-LECTURES = ("01_gd_vs_sgd", "02_minibatch")
+LECTURES = ("01_gd_vs_sgd", "02_minibatch", "11_many_workers")
 
 STUB = '''"""minisgd exercise: sgd (follows lectures 01_gd_vs_sgd and 02_minibatch).
 
