@@ -59,7 +59,7 @@ def test_a_fresh_stub_is_not_started_on_every_task(tmp_path, capsys, monkeypatch
 def test_list_names_every_topic_its_tasks_and_lectures(capsys):
     code, out, _ = run(capsys, "exercise", "list")
     assert code == 0
-    assert "sgd        lectures 01_gd_vs_sgd, 02_minibatch: gd_step, minibatch_gradient" in out
+    assert "sgd        lectures 01_gd_vs_sgd, 02_minibatch, 11_many_workers: gd_step, minibatch_gradient" in out
     assert "momentum   lectures 03_momentum: heavy_ball_step, pytorch_momentum_step, nesterov_step" in out
     assert "schedules  lectures 04_lr_decay, 05_sgdr:" in out
     assert "backprop   lectures 07_cifar10_cnn, 08_loss_landscape:" in out
