@@ -45,8 +45,22 @@ def moving_average(values: list[float] | np.ndarray, window: int) -> np.ndarray:
     return np.convolve(values, kernel, mode="valid")
 
 
+DRAWABLE = 1e300  # matplotlib's axis margins overflow near float64's largest value (1.8e308)
+
+
+def drawable(values: Any) -> np.ndarray:
+    """``values`` as float64 with NaN where they cannot be drawn: inf, NaN, or beyond ±1e300 (a diverged run)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(values) <= DRAWABLE, values, np.nan)
+
+
 def plot_history(history: Any, path: str | os.PathLike, title: str = "training run") -> Path:
-    """Draw loss (per step and per epoch), accuracy (per epoch) and lr (per step); save as PNG."""
+    """Draw loss (per step and per epoch), accuracy (per epoch) and lr (per step); save as PNG.
+
+    Values that cannot be drawn (a diverged run's inf or NaN loss, a rate beyond 1e300) are left out
+    of the lines (:func:`drawable`).
+    """
     plt = pyplot()
     figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.5), layout="constrained")
     figure.suptitle(title)
@@ -56,17 +70,20 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
     steps_per_epoch = len(history.step_loss) / max(len(epochs), 1) if epochs else 1
     epoch_end_steps = [e * steps_per_epoch for e in epochs]
 
-    loss_ax.plot(steps, history.step_loss, color="0.8", lw=0.8, label="mini-batch loss")
+    step_loss = drawable(history.step_loss)
+    loss_ax.plot(steps, step_loss, color="0.8", lw=0.8, label="mini-batch loss")
     window = max(1, len(steps) // 50)
     if window > 1:
-        smooth = moving_average(history.step_loss, window)
+        smooth = moving_average(step_loss, window)
         loss_ax.plot(steps[window - 1 :], smooth, color="C0", lw=1.2, label=f"mean of {window} steps")
     if epochs:
         loss_ax.plot(
-            epoch_end_steps, [e["train_loss"] for e in history.epochs], "o-", color="C1", label="train (epoch mean)"
+            epoch_end_steps, drawable([e["train_loss"] for e in history.epochs]), "o-", color="C1",
+            label="train (epoch mean)",
         )
         if "test_loss" in history.epochs[0]:
-            loss_ax.plot(epoch_end_steps, [e["test_loss"] for e in history.epochs], "s-", color="C2", label="test")
+            test_loss = drawable([e["test_loss"] for e in history.epochs])
+            loss_ax.plot(epoch_end_steps, test_loss, "s-", color="C2", label="test")
     loss_ax.set(xlabel="update t", ylabel="cross-entropy loss", title="loss")
     loss_ax.legend()
 
@@ -80,7 +97,7 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
     acc_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
 
-    lr_ax.plot(steps, history.step_lr, color="C4")
+    lr_ax.plot(steps, drawable(history.step_lr), color="C4")
     lr_ax.set(xlabel="update t", ylabel="learning rate α(t)", title="learning rate")
     for ax in (loss_ax, acc_ax, lr_ax):
         ax.grid(alpha=0.3)

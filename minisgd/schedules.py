@@ -411,8 +411,10 @@ def cyclic(
         elif mode == "triangular2":
             scale = 1.0 / 2.0 ** (cycle - 1.0)
         else:  # "exp_range"
-            scale = gamma**t
-        return np.maximum(0.0, 1.0 - x) * scale
+            with np.errstate(over="ignore"):
+                scale = gamma**t  # may overflow to inf for gamma > 1; a height of 0 still gives 0, not NaN
+        height = np.maximum(0.0, 1.0 - x)
+        return np.where(height > 0, height * scale, 0.0)
 
     described = f"base_lr={base_lr!r}, max_lr={max_lr!r}, step_size={step_size}, mode={mode!r}" + (
         f", gamma={gamma!r}" if mode == "exp_range" else ""
