@@ -21,6 +21,7 @@ import argparse
 import errno
 import math
 import re
+import signal
 import sys
 import time
 from dataclasses import fields
@@ -530,9 +531,13 @@ def _save(write: Any, out: Path) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (2 for a bad argument, 130 after Ctrl-C)."""
+    import minisgd
+
+    if signal.getsignal(signal.SIGINT) is minisgd._interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is caught below
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
