@@ -322,11 +322,16 @@ def _images(dataset: Any, noun: str) -> str:
 
 
 def _cifar_line(train_set: Any, test_set: Any) -> str:
-    """``data: cifar10 from DIR: 4,068 training images (data_batch_1-4 of 5), 1,017 test images``."""
-    from minisgd.data.cifar import describe_files
+    """``data: cifar10 from DIR: 4,068 training images (data_batch_1-4 of 5), 1,017 test images; <checksums>``.
 
+    <checksums> is "the official files (MD5 checked)" or "not the official files: MD5 differs for …".
+    """
+    from minisgd.data.cifar import META_FILE, describe_checksums, describe_files
+
+    read = [*train_set.files, *test_set.files, META_FILE]
+    differing = [*getattr(train_set, "md5_differs", []), *getattr(test_set, "md5_differs", [])]
     return (f"data: cifar10 from {train_set.folder}: {_images(train_set, 'training')} "
-            f"({describe_files(train_set.files)}), {_images(test_set, 'test')}")
+            f"({describe_files(train_set.files)}), {_images(test_set, 'test')}; {describe_checksums(read, differing)}")
 
 
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -123,7 +123,7 @@ def _first(dataset: Any, count: int | None) -> Any:
     if count is None:
         return dataset
     first = ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
-    for name in ("folder", "files", "missing"):  # where a CIFAR-10 cut came from
+    for name in ("folder", "files", "missing", "md5_differs"):  # where a CIFAR-10 cut came from
         if hasattr(dataset, name):
             setattr(first, name, getattr(dataset, name))
     first.total = len(dataset)
@@ -153,7 +153,7 @@ def hold_out_validation(train_set: Any, val_size: int, *, seed: int = 0) -> tupl
     kept = ArrayDataset(train_set.data[~is_val], targets[~is_val], classes)
     val = ArrayDataset(train_set.data[is_val], targets[is_val], classes)
     for part in (kept, val):
-        for name in ("folder", "files", "missing"):  # where a CIFAR-10 split came from
+        for name in ("folder", "files", "missing", "md5_differs"):  # where a CIFAR-10 split came from
             if hasattr(train_set, name):
                 setattr(part, name, getattr(train_set, name))
     return kept, val
