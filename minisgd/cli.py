@@ -71,7 +71,8 @@ def _at_least(kind: type, minimum: int):
         if not pattern.fullmatch(text):
             raise argparse.ArgumentTypeError(f"must be {allowed} (plain ASCII digits, no spaces); got {text!r}")
         value = kind(text) + 0  # + 0 turns -0.0 into 0.0
-        if not math.isfinite(value) or value < minimum or (kind is int and value > MAX_INTEGER):
+        too_large = value > MAX_INTEGER if kind is int else not math.isfinite(value)  # (a huge int has no float)
+        if too_large or value < minimum:
             raise argparse.ArgumentTypeError(f"must be {allowed}; got {_short(text)}")
         return value
 
@@ -426,15 +427,19 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def command_lr_find(args: argparse.Namespace) -> int:
+def command_lr_find(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     import minisgd
     from minisgd.lr_finder import SUGGESTION_DIVISOR, lr_range_test
 
+    given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
+    subject = "--end-lr" if "--start-lr" not in given else "--start-lr"  # the one the user gave
     if args.start_lr <= 0 or args.end_lr <= args.start_lr:
-        raise UsageError(f"--start-lr must be > 0 and below --end-lr; got {args.start_lr:g} and {args.end_lr:g}")
+        raise UsageError(f"--start-lr must be > 0 and below --end-lr; got {args.start_lr:g} and {args.end_lr:g}"
+                         if subject == "--start-lr" else
+                         f"--end-lr must be above --start-lr ({args.start_lr:g}); got {args.end_lr:g}")
     if args.end_lr / args.start_lr > MAX_LR_RANGE:
-        raise UsageError(f"--end-lr / --start-lr must be <= {MAX_LR_RANGE:g} (the sweep's factor per update "
-                         f"would be lost in rounding beyond it); got {args.end_lr:g} / {args.start_lr:g}")
+        raise UsageError(f"{subject}: --end-lr / --start-lr must be <= {MAX_LR_RANGE:g} (the sweep's factor per "
+                         f"update would be lost in rounding beyond it); got {args.end_lr:g} / {args.start_lr:g}")
     out = _figure_path(args.out, Path("runs") / f"lr-find-{args.model}-{args.dataset}-{_stamp()}.png")
     try:
         recipe.check_optimizer_settings("sgd", momentum=args.momentum, nesterov=args.nesterov,
@@ -496,9 +501,12 @@ def command_schedules(args: argparse.Namespace) -> int:
             raise UsageError(f"--schedule {name}: with these settings the rate overflows at update {bad[0]} "
                              f"(lr(t) = {values[bad[0]]}); choose a smaller --gamma or --lr")
     figure, ax = pyplot().subplots(figsize=(8, 4.5))
-    plot_schedules(*drawn, steps=steps, ax=ax, labels=args.schedule)
-    ax.set_title(f"learning-rate schedules ({args.steps_per_epoch} updates per epoch)")
-    print(f"saved {_save(lambda: save_figure(figure, out), out)}")
+    try:
+        plot_schedules(*drawn, steps=steps, ax=ax, labels=args.schedule)
+        ax.set_title(f"learning-rate schedules ({args.steps_per_epoch} updates per epoch)")
+        print(f"saved {_save(lambda: save_figure(figure, out), out)}")
+    finally:
+        pyplot().close(figure)
     return 0
 
 
@@ -550,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return command_train(args, argv[1:])
         if args.command == "lr-find":
-            return command_lr_find(args)
+            return command_lr_find(args, argv[1:])
         return command_schedules(args)
     except UsageError as error:
         print(f"minisgd: error: {error}", file=sys.stderr)

@@ -85,6 +85,9 @@ def load_datasets(
         test = data.CIFAR10(data_dir, train=False)
     except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
         raise ValueError(" ".join(str(error).split())) from None  # one line, whatever the message's layout
+    except OSError as error:  # a folder name too long, a parent that is a file, a read-only place
+        raise ValueError(f"data_dir: cannot use {str(data_dir)[:120]} for CIFAR-10: "
+                         f"{error.strerror or error}") from None
     return _first(train, train_size), _first(test, test_size)
 
 

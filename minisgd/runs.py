@@ -290,9 +290,11 @@ def start_run(config: RunConfig, out: str | os.PathLike | None = None) -> Run:
 def find_checkpoint(path: str | os.PathLike) -> Path:
     """The checkpoint of a run: ``path`` itself, or ``path/checkpoint.npz`` for a run folder."""
     path = Path(path)
-    if path.is_dir():
-        return path / CHECKPOINT
-    return path
+    try:
+        is_dir = path.is_dir()
+    except OSError as error:  # a name too long
+        raise ValueError(f"cannot read {_short(path)}: {_reason(error)}") from None
+    return path / CHECKPOINT if is_dir else path
 
 
 def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
