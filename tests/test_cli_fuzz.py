@@ -110,7 +110,13 @@ def test_the_fuzzed_flags_are_all_the_flags():
 
 # ------------------------------------------------------------------ running a case cheaply
 class Accepted(Exception):
-    """Raised in place of the work itself (training, sweeping, drawing) when a case only checks validation."""
+    """Raised in place of the work itself (training, sweeping, drawing) when a case only checks validation.
+
+    ``LAST_WORK`` keeps what the work was given (the model and optimizer of a run), for tests to inspect.
+    """
+
+
+LAST_WORK: dict = {}
 
 
 @contextlib.contextmanager
@@ -138,6 +144,7 @@ def small_work(tmp: Path, work: bool = True):
 
     def fit(*args, epochs, start_epoch=0, **kwargs):
         if not work:
+            LAST_WORK.update(model=args[0], optimizer=args[2], start_epoch=start_epoch, history=kwargs["history"])
             raise Accepted
         return real_fit(*args, epochs=min(epochs, start_epoch + 1), start_epoch=start_epoch, **kwargs)
 
