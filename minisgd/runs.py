@@ -270,7 +270,10 @@ def start_run(config: RunConfig, out: str | os.PathLike | None = None) -> Run:
     """
     config = check_config(config)
     out = check_out_folder(out if out is not None else default_out(config))
-    lock, first_new = claim_folder(out)
+    try:
+        lock, first_new = claim_folder(out)
+    except ValueError as error:
+        raise ValueError(f"out: {error}") from None
     try:
         try:
             check_out_folder(out)  # again, under the lock: a run that ended just now has written its files

@@ -339,3 +339,77 @@ def test_clip_grad_norm_changes_the_updates_but_not_the_first_loss(capsys, tmp_p
         losses[name] = json.loads((tmp_path / name / "history.json").read_text())["step_loss"]
     assert losses["plain"][0] == losses["clipped"][0]  # computed before the first (clipped) update
     assert losses["plain"][1:] != losses["clipped"][1:]
+
+
+# ---------------------------------------------------------------- issue 19: each traceback, now one line
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "9" * 400], "argument --epochs: must be an integer in [1, 2147483647]; got 99999"),
+        (["train", "--batch-size", str(2**1023)], "argument --batch-size: must be an integer in [1, 2147483647]"),
+        (["train", "--seed", "١٢"], "argument --seed: must be an integer in [0, 2147483647] (plain ASCII digits"),
+        (["train", "--schedule", "step", "--step-size", "9" * 30], "argument --step-size: must be an integer in"),
+        (["train", "--schedule", "sgdr", "--t0", "9" * 30], "argument --t0: must be an integer in [1, 2147483647]"),
+        (["train", "--schedule", "multistep", "--milestones", "1", "9" * 30], "argument --milestones: must be an"),
+        (["train", "--train-size", "2147483647"], "--train-size must be at most "),
+        (["train", "--schedule", "exponential", "--gamma", "1e300"],
+         "--gamma: with schedule exponential, a gamma > 1 makes the rate grow until it overflows"),
+        (["train", "--schedule", "cyclic", "--cyclic-mode", "exp_range", "--gamma", "1e300"],
+         "--gamma: with schedule cyclic, a gamma > 1 makes the rate grow until it overflows"),
+        (["schedules", "--schedule", "exponential", "--gamma", "1e300"], "--gamma: with schedule exponential"),
+        (["schedules", "--epochs", "9" * 12], "argument --epochs: must be an integer in [1, 2147483647]"),
+        (["schedules", "--epochs", "2000", "--steps-per-epoch", "1000"],
+         "--epochs × --steps-per-epoch must be <= 1,000,000"),
+        (["lr-find", "--start-lr", "5e-324", "--end-lr", "1e308"],
+         "--start-lr: --end-lr / --start-lr must be <= 1e+30"),
+        (["lr-find", "--end-lr", "1e-6"], "--end-lr must be above --start-lr (1e-05); got 1e-06"),
+        (["train", "--resume", ""], "argument --resume: must be a file or folder name; got ''"),
+        (["train", "--data-dir", " "], "argument --data-dir: must be a file or folder name; got ' '"),
+    ],
+)
+def test_extreme_values_get_one_line(capsys, tmp_path, argv, message):
+    out = ["--out", str(tmp_path / "x" / ("x.png" if argv[0] != "train" else ""))]
+    code, stdout, err = run(capsys, *argv, *out)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", ["lr-find", "schedules"])
+def test_figure_out_must_be_a_writable_figure_file(capsys, tmp_path, command):
+    (tmp_path / "a_file").write_text("keep me")
+    (tmp_path / "folder.png").mkdir()
+    cases = {
+        str(tmp_path): "--out must be a file name ending in .png, .pdf, .svg",
+        str(tmp_path / "folder.png"): "(a folder)",
+        str(tmp_path / "plot.xyz"): "--out must be a file name ending in .png, .pdf, .svg; got",
+        str(tmp_path / "a_file" / "x.png"): f"--out: cannot write {tmp_path / 'a_file' / 'x.png'}: "
+                                            f"{tmp_path / 'a_file'} is a file, not a folder",
+        str(tmp_path / ("n" * 300 + ".png")): "File name too long",
+        "/sys/minisgd-test/x.png": "--out: could not save /sys/minisgd-test/x.png",
+    }
+    extra = ["--train-size", "64", "--steps", "10"] if command == "lr-find" else []
+    for path, message in cases.items():
+        code, out, err = run(capsys, command, *extra, "--out", path)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (path, err)
+    assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("out, message", [
+    ("{tmp}/a_file/run", "--out: cannot use {tmp}/a_file/run as the run's folder: Not a directory"),
+    ("{tmp}/" + "n" * 300, "File name too long"),
+    ("/sys/minisgd-test/run", "--out: cannot use /sys/minisgd-test/run as the run's folder: Operation not permitted"),
+])
+def test_train_out_that_cannot_be_a_folder_gets_one_line(capsys, tmp_path, out, message):
+    (tmp_path / "a_file").write_text("keep me")
+    code, stdout, err = run(capsys, "train", *TINY, "--out", out.format(tmp=tmp_path))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message.format(tmp=tmp_path) in lines[0], err
+
+
+def test_a_huge_lr_diverges_with_its_message_and_a_figure(capsys, tmp_path):
+    # The plot of a rate of 1e308 used to crash matplotlib and hide the divergence message.
+    code, out, err = run(capsys, "train", *TINY, "--lr", "1e308", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert code == 1 and "Traceback" not in err
+    assert "training stopped at step 1 (epoch 1): the loss is nan" in err
+    assert "saved in" in err and (tmp_path / "run" / "curves.png").stat().st_size > 0

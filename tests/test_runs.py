@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from minisgd import checkpoint, cli, recipe, runs
-from minisgd.atomic import LOCK_NAME, FolderInUseError, FolderLock
+from minisgd.atomic import LOCK_NAME, FolderLock
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = recipe.RunConfig(train_size=128, test_size=64, batch_size=32, epochs=2, schedule="step")
@@ -61,7 +61,7 @@ def test_a_run_holds_its_folder_until_it_ends(tmp_path):
     run = runs.start_run(SMALL, tmp_path / "run")
     lock = tmp_path / "run" / LOCK_NAME
     assert lock.read_text().strip() == str(os.getpid())
-    with pytest.raises(FolderInUseError, match=f"in use by another minisgd run \\(process {os.getpid()}"):
+    with pytest.raises(ValueError, match=f"out: .* is in use by another minisgd run \\(process {os.getpid()}"):
         runs.start_run(SMALL, tmp_path / "run")
     runs.train_run(run, progress=False, log=None)
     assert not lock.exists()  # released: the folder now holds a finished run, refused for that reason
