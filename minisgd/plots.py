@@ -71,7 +71,8 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
     epoch_end_steps = [e * steps_per_epoch for e in epochs]
 
     step_loss = drawable(history.step_loss)
-    loss_ax.plot(steps, step_loss, color="0.8", lw=0.8, label="mini-batch loss")
+    few = {"marker": "o", "ms": 3} if len(steps) < 3 else {}  # a line through one point is invisible
+    loss_ax.plot(steps, step_loss, color="0.8", lw=0.8, label="mini-batch loss", **few)
     window = max(1, len(steps) // 50)
     if window > 1:
         smooth = moving_average(step_loss, window)
@@ -97,7 +98,13 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "training r
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
     acc_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
 
-    lr_ax.plot(steps, drawable(history.step_lr), color="C4")
+    step_lr = drawable(history.step_lr)
+    lr_ax.plot(steps, step_lr, color="C4", **few)
+    for ax, drawn in ((loss_ax, step_loss), (lr_ax, step_lr)):
+        left_out = int(np.count_nonzero(np.isnan(drawn)))
+        if left_out:
+            ax.text(0.02, 0.02, f"not drawn: {left_out} value{'s' if left_out > 1 else ''} beyond ±1e300 or not "
+                    "finite", transform=ax.transAxes, fontsize="small", color="C3")
     lr_ax.set(xlabel="update t", ylabel="learning rate α(t)", title="learning rate")
     for ax in (loss_ax, acc_ax, lr_ax):
         ax.grid(alpha=0.3)
