@@ -362,7 +362,14 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         raise UsageError(usage) from None
                     raise UsageError("--resume: " + " ".join(str(error).split())) from None
             else:
-                run = runs.start_run(_config_from(args), args.out)
+                try:
+                    run = runs.start_run(_config_from(args), args.out)
+                except ValueError as error:
+                    usage = str(_usage(error))
+                    if usage.startswith("--out") and args.out is None:  # the default folder, runs/…
+                        raise UsageError(f"the default run folder cannot be used{usage[5:]}; name another "
+                                         f"with --out") from None
+                    raise UsageError(usage) from None
         except ValueError as error:
             raise _usage(error) from None
         config = run.config

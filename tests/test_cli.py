@@ -413,3 +413,13 @@ def test_a_huge_lr_diverges_with_its_message_and_a_figure(capsys, tmp_path):
     assert code == 1 and "Traceback" not in err
     assert "training stopped at step 1 (epoch 1): the loss is nan" in err
     assert "saved in" in err and (tmp_path / "run" / "curves.png").stat().st_size > 0
+
+
+def test_a_default_folder_that_cannot_be_made_does_not_blame_out(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("a file where the runs/ folder would go")
+    code, out, err = run(capsys, "train", *TINY)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith("minisgd: error: the default run folder cannot be used: cannot use runs/lenet-")
+    assert lines[0].endswith("as the run's folder: Not a directory; name another with --out")
