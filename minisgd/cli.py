@@ -12,7 +12,11 @@ Every schedule parameter counted in time (``--step-size``, ``--milestones``,
 schedule moves every mini-batch. ``--warmup-steps`` counts updates.
 
 A bad argument gets one line that names the argument and what is allowed, and
-exit code 2. A run never writes into a folder that already holds another run.
+exit code 2; so does a path that cannot be used (inside a file, too long,
+read-only). A run never writes into a folder that already holds another run,
+or that another run is using (its lock file, see :mod:`minisgd.runs`). A save
+that fails during a run (a full disk) gets one line saying which checkpoint is
+kept, and exit code 1. Ctrl-C gets one line and exit code 130, at any moment.
 """
 
 from __future__ import annotations
