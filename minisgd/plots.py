@@ -120,7 +120,8 @@ def plot_schedules(
     of times. Each rate is drawn as a staircase, since lr(t) holds from update t
     to update t + 1. Each line is labelled with the schedule's repr (a plain
     function: its name) unless ``labels`` are given; the legend sits under the
-    axes. Draws on ``ax`` when given, else on a new figure.
+    axes. Draws on ``ax`` when given, else on a new figure. Rates beyond
+    ±1e300 are left out (:func:`drawable`).
     """
     from minisgd.schedules import evaluate
 
@@ -138,7 +139,7 @@ def plot_schedules(
         _, ax = pyplot().subplots(figsize=(8, 4.5), layout="constrained")
     for i, schedule in enumerate(schedules):
         label = labels[i] if labels is not None else getattr(schedule, "__name__", repr(schedule))
-        ax.plot(times, evaluate(schedule, times), drawstyle="steps-post", label=label)
+        ax.plot(times, drawable(evaluate(schedule, times)), drawstyle="steps-post", label=label)
     ax.set_xlabel("t (optimizer updates done)")
     ax.set_ylabel("learning rate")
     ax.grid(True, alpha=0.3)
