@@ -358,6 +358,9 @@ def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
             if run.swa_model is not None:
                 run.swa_model.load_state_dict(saved["sections"]["swa"])
             run.history = History.from_dict(saved["history"])
+            recorded = [entry.get("epoch") for entry in run.history.epochs]
+            if recorded != list(range(1, done + 1)):
+                raise ValueError(f"its history records epochs {recorded[:10]} where {done} epochs are done")
             count = checks.integer("", "the number of snapshots", saved["meta"].get("snapshots", 0), low=0)
             run.snapshots = [saved["sections"][f"snapshot.{k}"] for k in range(count)]
         except (checkpoint.CheckpointError, KeyError, ValueError, TypeError, IndexError, AttributeError) as error:

@@ -25,7 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli_fuzz import LAST_WORK, check_outcome, run_case
 
+import minisgd
 from minisgd import checkpoint, recipe, runs
+from minisgd.train import History
 
 FULL = os.environ.get("MINISGD_FULL") == "1"
 EXAMPLES = 600 if FULL else 60
@@ -81,7 +83,10 @@ def resume(data: bytes) -> tuple[int, str, str]:
             assert same(model, {k[6:]: v for k, v in stored.items() if k.startswith("model/")})
             assert same(optimizer, {k[10:]: v for k, v in stored.items() if k.startswith("optimizer/")})
             assert LAST_WORK["start_epoch"] == int(stored["epoch"])
-            assert LAST_WORK["history"].to_dict() == json.loads(str(stored["history"]))
+            assert same(minisgd.random.get_state(), stored["random_state"])
+            history = json.loads(str(stored["history"]))
+            assert LAST_WORK["history"].to_dict() == History.from_dict(history).to_dict()
+            assert [e["epoch"] for e in history["epochs"]] == list(range(1, int(stored["epoch"]) + 1))
         elif code != 0:
             assert code == 2 and err.startswith("minisgd: error: --resume: "), err
         return code, out, err
@@ -166,7 +171,8 @@ def odd_arrays():
     return st.one_of(
         st.sampled_from([np.array(-1), np.array(2.5), np.array("3"), np.array([1, 2]), np.array(10**18),
                          np.array(np.iinfo(np.uint64).max), np.array(True), np.array(1), np.array(2), np.array(0),
-                         np.zeros((0,)), np.array(np.nan), np.array(b"1"), np.array(2**40)]),
+                         np.zeros((0,)), np.array(np.nan), np.array(b"1"), np.array(2**40),
+                         np.full(6, 2.5), np.full(6, -1), np.full(6, np.nan), np.arange(6.0)]),
         json_values().map(lambda value: np.array(json.dumps(value))),
     )
 
