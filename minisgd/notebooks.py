@@ -87,16 +87,19 @@ def write_notebooks(out: str | os.PathLike, *, lectures: Path = LECTURES, instal
     notebooks raises :class:`NotebookError` (``force=True`` replaces it).
     """
     out = Path(out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise NotebookError(f"--out must be a folder; got {out} (a file)")
     sources = lecture_sources(lectures)
     targets = [(out / f"{source.stem}.ipynb", source) for source in sources]
-    for target, _ in targets:
-        if target.is_dir() or (target.exists() and not force and not _ours_and_unchanged(target)):
-            raise NotebookError(
-                f"{target} exists and is not a notebook written by `python -m minisgd notebooks` (or its cells "
-                "were edited): it is left as it is; choose another --out, or move it away (--force replaces it)"
-            )
+    try:
+        if out.exists() and not out.is_dir():
+            raise NotebookError(f"--out must be a folder; got {out} (a file)")
+        for target, _ in targets:
+            if target.is_dir() or (target.exists() and not force and not _ours_and_unchanged(target)):
+                raise NotebookError(
+                    f"{target} exists and is not a notebook written by `python -m minisgd notebooks` (or its cells "
+                    "were edited): it is left as it is; choose another --out, or move it away (--force replaces it)"
+                )
+    except OSError as error:  # a name too long, a path through a file
+        raise NotebookError(f"--out {str(out)[:80]}: cannot be used ({error.strerror or error})") from None
     try:
         out.mkdir(parents=True, exist_ok=True)
         for target, source in targets:

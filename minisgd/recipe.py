@@ -75,6 +75,8 @@ def load_datasets(
             checks.integer(where, name, value, low=1)
     checks.integer(where, "seed", seed, low=0)
     if dataset == "synthetic":
+        for name, count in (("train_size", train_size or 10_000), ("test_size", test_size or 2_000)):
+            _check_fits_in_memory(where, name, count)
         train = data.SyntheticShapes(train=True, n_samples=train_size or 10_000, seed=seed)
         test = data.SyntheticShapes(train=False, n_samples=test_size or 2_000, seed=seed)
         return train, test
@@ -83,7 +85,39 @@ def load_datasets(
         test = data.CIFAR10(data_dir, train=False)
     except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
         raise ValueError(" ".join(str(error).split())) from None  # one line, whatever the message's layout
+    except OSError as error:  # a folder name too long, a parent that is a file, a read-only place
+        raise ValueError(f"data_dir: cannot use {str(data_dir)[:120]} for CIFAR-10: "
+                         f"{error.strerror or error}") from None
     return _first(train, train_size), _first(test, test_size)
+
+
+# Peak memory while drawing a synthetic image and normalising it: 35 kB measured (20 000 images), rounded up.
+SYNTHETIC_BYTES_PER_IMAGE = 40_000
+
+
+def _check_fits_in_memory(where: str, name: str, count: int) -> None:
+    """ValueError before allocating, if drawing ``count`` synthetic images needs more memory than is free."""
+    available = available_memory()
+    needed = count * SYNTHETIC_BYTES_PER_IMAGE
+    if available is not None and needed > available:
+        checks.fail(where, name, f"at most {available // SYNTHETIC_BYTES_PER_IMAGE:,} here (each synthetic image "
+                                 f"needs about {SYNTHETIC_BYTES_PER_IMAGE // 1000} kB while it is drawn, and "
+                                 f"{available / 1e9:.1f} GB of memory is free)", count)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (Linux: MemAvailable; else free physical pages), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _first(dataset: Any, count: int | None) -> Any:
@@ -92,7 +126,7 @@ def _first(dataset: Any, count: int | None) -> Any:
     if count is None:
         return dataset
     first = ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
-    for name in ("folder", "files", "missing"):  # where a CIFAR-10 cut came from
+    for name in ("folder", "files", "missing", "md5_differs"):  # where a CIFAR-10 cut came from
         if hasattr(dataset, name):
             setattr(first, name, getattr(dataset, name))
     first.total = len(dataset)
@@ -122,7 +156,7 @@ def hold_out_validation(train_set: Any, val_size: int, *, seed: int = 0) -> tupl
     kept = ArrayDataset(train_set.data[~is_val], targets[~is_val], classes)
     val = ArrayDataset(train_set.data[is_val], targets[is_val], classes)
     for part in (kept, val):
-        for name in ("folder", "files", "missing"):  # where a CIFAR-10 split came from
+        for name in ("folder", "files", "missing", "md5_differs"):  # where a CIFAR-10 split came from
             if hasattr(train_set, name):
                 setattr(part, name, getattr(train_set, name))
     return kept, val
@@ -243,6 +277,9 @@ def build_schedule(
     if min_lr > lr and name in ("linear", "polynomial", "cosine", "sgdr", "cyclic"):
         checks.fail(where, "min_lr", f"<= lr ({lr:g})", min_lr)
     total = epochs * steps
+    if total > 2**53:  # every update count t must be exact in float64
+        checks.fail(where, "epochs", f"at most {2**53 // steps:,} with {steps} updates per epoch (update counts "
+                                     "beyond 2**53 are not exact in float64)", epochs)
 
     if name == "constant":
         schedule = schedules.constant(lr)
@@ -276,12 +313,30 @@ def build_schedule(
         schedule = schedules.one_cycle(lr, total_steps=total)
     else:  # reduce-on-plateau
         schedule = ReduceLROnPlateau(lr, factor=factor, patience=patience, min_lr=min_lr)
+    if name in ("exponential", "cyclic") and gamma is not None and gamma > 1:
+        _check_rates_stay_finite(name, schedule, total)
     if warmup_steps > 0:
         plateau = schedule if isinstance(schedule, ReduceLROnPlateau) else None
         schedule = schedules.warmup(schedule, warmup_steps=warmup_steps)
         if plateau is not None:
             schedule.plateau = plateau
     return schedule
+
+
+def _check_rates_stay_finite(name: str, schedule: Any, total: int) -> None:
+    """ValueError naming gamma if a growing schedule (gamma > 1) overflows within the run's ``total`` updates.
+
+    Its rate grows with t, so the times checked are every update of a run of up to a million, else a
+    million evenly spaced ones and the last.
+    """
+    times = np.arange(total, dtype=np.float64) if total <= 10**6 else np.linspace(0, total - 1, 10**6)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rates = np.asarray(schedule(times), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(rates))
+    if bad.size:
+        raise ValueError(f"gamma: with schedule {name}, a gamma > 1 makes the rate grow until it overflows "
+                         f"(lr(t) = {rates[bad[0]]} at update {int(times[bad[0]])} of {total}); choose a "
+                         f"gamma <= 1 or a shorter run")
 
 
 def default_milestones(epochs: int) -> list[int]:

@@ -25,10 +25,20 @@ resuming with another ``epochs`` is refused: stretching it would make the rate
 jump in the middle of the run. A schedule without a horizon (``constant``,
 ``step``, ``multistep``, ``exponential``, ``inverse-time``, ``inverse-sqrt``,
 ``sgdr``, ``reduce-on-plateau``) continues unchanged for as many epochs as asked.
+
+One run at a time per folder: a run holds the folder's lock file
+(``.minisgd.lock``, :class:`minisgd.atomic.FolderLock`) from the moment it is
+started or resumed until it ends, so a second run started at once with the
+same folder is refused. A save that fails (a full disk) raises
+:class:`SaveError`, which says which epoch's checkpoint is still on disk.
+A run resumes only from its own ``checkpoint.npz``: resuming a copy beside it
+(``RUN/backup.npz``) is refused, since it would overwrite the newer
+``RUN/checkpoint.npz``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -89,10 +99,24 @@ class Run:
     val_loader: Any = None
     workers: Any = None  # a minisgd.distributed.Workers for a data-parallel run, else None
     saved_workers: int = 1  # a resumed run: how many workers trained it so far
+    lock: Any = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def steps_per_epoch(self) -> int:
         return len(self.train_loader)
+
+    def release(self) -> None:
+        """Let go of the run folder's lock (done by :func:`train_run` when it ends; idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+
+
+class SaveError(Exception):
+    """A file of the run could not be written (a full disk, a folder removed, no permission).
+
+    The message says which file, why, and which epoch's checkpoint is still on disk.
+    """
 
 
 @dataclass
@@ -140,15 +164,82 @@ def default_out(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
 def check_out_folder(out: str | os.PathLike) -> Path:
     """``out`` as a Path, if a new run may write there: not a file, and holding no earlier run."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        checks.fail("", "out", "a folder for the run's files", f"{out} (an existing file)")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    try:
+        if out.exists() and not out.is_dir():
+            checks.fail("", "out", "a folder for the run's files", f"{out} (an existing file)")
+        existing = [name for name in RUN_FILES if (out / name).exists()]
+    except OSError as error:  # a name too long, a parent that is a file, no permission
+        raise ValueError(f"out: cannot use {_short(out)} as the run's folder: {_reason(error)}") from None
     if existing:
         raise ValueError(
             f"out: {out} already holds a run ({', '.join(existing)}); choose another folder, "
             f"or continue that run by resuming {out}"
         )
     return out
+
+
+class _NoLock:
+    """What a data-parallel worker of rank > 0 holds: nothing (rank 0, the one that writes, holds the lock)."""
+
+    note = None
+
+    def release(self) -> None:
+        pass
+
+
+def claim_folder(folder: Path, config: RunConfig | None = None) -> tuple[Any, Path | None]:
+    """Create ``folder`` (and its parents) and take its lock: (the FolderLock, the first folder created or None).
+
+    Raises ValueError with one line when the folder cannot be made (a parent
+    that is a file, a name too long, a read-only place) or another run holds it.
+    Under ``mpiexec`` with ``data_parallel``, only rank 0 writes the folder, so
+    only rank 0 claims it; the other ranks get a lock that holds nothing.
+    """
+    from minisgd.atomic import FolderLock
+    from minisgd.distributed import launched_rank
+
+    if config is not None and config.data_parallel is not None and launched_rank() > 0:
+        return _NoLock(), None
+    first_new = next((p for p in reversed([folder, *folder.parents]) if not _exists(p)), None)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return FolderLock(folder), first_new
+    except OSError as error:
+        _remove_empty(folder, first_new)
+        raise ValueError(f"cannot use {_short(folder)} as the run's folder: {_reason(error)}") from None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _remove_empty(folder: Path, first_new: Path | None) -> None:
+    """Remove the folders a failed start created (``folder`` up to ``first_new``), if they are still empty."""
+    if first_new is None:
+        return
+    for path in [folder, *folder.parents]:
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == first_new:
+            return
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}…({len(text)} characters)"
+
+
+def _reason(error: OSError) -> str:
+    """``"the disk is full (No space left on device)"``, ``"File name too long"``: why a file operation failed."""
+    text = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"the disk is full ({text})"
+    return text
 
 
 def _build(config: RunConfig, out: Path) -> Run:
@@ -219,19 +310,40 @@ def _workers(config: RunConfig, n_train: int) -> Any:
 def start_run(config: RunConfig, out: str | os.PathLike | None = None) -> Run:
     """Check ``config`` and the folder ``out`` (default: :func:`default_out`), load the data, build everything.
 
-    Nothing is written until the first epoch ends.
+    Nothing but the folder and its lock file is written until the first epoch ends.
+    Claims the folder first (its lock file, see :class:`minisgd.atomic.FolderLock`):
+    a folder that another run holds, or that cannot be created, raises ValueError.
     """
     config = check_config(config)
     out = check_out_folder(out if out is not None else default_out(config))
-    return _build(config, out)
+    try:
+        lock, first_new = claim_folder(out, config)
+    except ValueError as error:
+        raise ValueError(f"out: {error}") from None
+    try:
+        try:
+            check_out_folder(out)  # again, under the lock: a run that ended just now has written its files
+        except ValueError:
+            first_new = None  # it holds a run: keep the folder
+            raise
+        run = _build(config, out)
+    except BaseException:
+        lock.release()
+        _remove_empty(out, first_new)
+        raise
+    run.lock = lock
+    run.notes += [lock.note] if lock.note else []
+    return run
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
     """The checkpoint of a run: ``path`` itself, or ``path/checkpoint.npz`` for a run folder."""
     path = Path(path)
-    if path.is_dir():
-        return path / CHECKPOINT
-    return path
+    try:
+        is_dir = path.is_dir()
+    except OSError as error:  # a name too long
+        raise ValueError(f"cannot read {_short(path)}: {_reason(error)}") from None
+    return path / CHECKPOINT if is_dir else path
 
 
 def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
@@ -248,6 +360,7 @@ def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
     from minisgd.train import History
 
     path = find_checkpoint(path)
+    _refuse_a_copy_beside_the_checkpoint(path)
     try:
         saved = checkpoint.load_checkpoint(path)
     except checkpoint.CheckpointError as error:
@@ -256,8 +369,14 @@ def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
     settings = saved["meta"].get("config")
     if not isinstance(settings, dict) or not set(settings) <= known:
         raise ValueError(f"{path} is a checkpoint without a run's settings (not written by a minisgd run)")
-    config = RunConfig(**settings)
+    try:
+        config = check_config(RunConfig(**settings))
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path} holds settings that are not a valid run's ({error})") from None
     done = saved["epoch"]
+    if done > config.epochs:
+        raise ValueError(f"{path} says {done} epochs are done, more than the run's {config.epochs}; "
+                         "it was not written by this run")
     if epochs is not None and epochs != config.epochs:
         epochs = checks.integer("resume_run", "epochs", epochs, low=1)
         if epochs < done:
@@ -269,24 +388,56 @@ def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
                 f"{config.epochs} (start a new run to train for {epochs}); got {epochs}"
             )
         config = RunConfig(**{**asdict(config), "epochs": epochs})
-    remove_temporaries(path.parent)
-    run = _build(config, path.parent)
+    folder = path.parent
+    lock, _ = claim_folder(folder, config)
     try:
-        checkpoint.restore(saved, model=run.model, optimizer=run.optimizer)
-        plateau = plateau_of(run.schedule)
-        if plateau is not None:
-            plateau.load_state_dict(saved["sections"]["plateau"])
-        if run.swa_model is not None:
-            run.swa_model.load_state_dict(saved["sections"]["swa"])
-    except (checkpoint.CheckpointError, KeyError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from None
-    run.history = History.from_dict(saved["history"])
+        remove_temporaries(folder)
+        try:
+            run = _build(config, folder)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        try:
+            checkpoint.restore(saved, model=run.model, optimizer=run.optimizer)
+            plateau = plateau_of(run.schedule)
+            if plateau is not None:
+                plateau.load_state_dict(saved["sections"]["plateau"])
+            if run.swa_model is not None:
+                run.swa_model.load_state_dict(saved["sections"]["swa"])
+            run.history = History.from_dict(saved["history"])
+            recorded = [entry.get("epoch") for entry in run.history.epochs]
+            if recorded != list(range(1, done + 1)):
+                raise ValueError(f"its history records epochs {recorded[:10]} where {done} epochs are done")
+            count = checks.integer("", "the number of snapshots", saved["meta"].get("snapshots", 0), low=0)
+            run.snapshots = [saved["sections"][f"snapshot.{k}"] for k in range(count)]
+        except (checkpoint.CheckpointError, KeyError, ValueError, TypeError, IndexError, AttributeError) as error:
+            raise ValueError(f"{path} does not hold a complete run: {error!s}"[:400]) from None
+    except BaseException:
+        lock.release()
+        raise
     run.start_epoch = run.saved_epoch = done
     run.saved_workers = int(saved["meta"].get("workers", 1))
     run.train_loader.set_epoch(done)
-    count = int(saved["meta"].get("snapshots", 0))
-    run.snapshots = [saved["sections"][f"snapshot.{k}"] for k in range(count)]
+    run.lock = lock
+    run.notes += [lock.note] if lock.note else []
     return run
+
+
+def _refuse_a_copy_beside_the_checkpoint(path: Path) -> None:
+    """ValueError for ``RUN/backup.npz`` when ``RUN/checkpoint.npz`` exists: resuming would overwrite it."""
+    beside = path.parent / CHECKPOINT
+    if path.name == CHECKPOINT or not _exists(beside):
+        return
+    from minisgd import checkpoint
+
+    try:
+        held = f" (epoch {checkpoint.load_checkpoint(beside)['epoch']})"
+    except checkpoint.CheckpointError:
+        held = ""
+    raise ValueError(
+        f"{path} is not its folder's {CHECKPOINT}, and a resumed run writes {beside}{held}, which is there "
+        f"already: resuming would overwrite it. To continue from {path.name}, copy it into a new folder as "
+        f"{CHECKPOINT} and resume that folder"
+    )
 
 
 def _save_checkpoint(run: Run, epoch: int) -> None:
@@ -300,9 +451,23 @@ def _save_checkpoint(run: Run, epoch: int) -> None:
         sections["swa"] = run.swa_model.state_dict()
     meta = {"config": asdict(run.config), "device": run.device, "snapshots": len(run.snapshots),
             "workers": 1 if run.workers is None else run.workers.size}
-    checkpoint.save_checkpoint(run.out / CHECKPOINT, model=run.model, optimizer=run.optimizer, epoch=epoch,
-                               history=run.history.to_dict(), meta=meta, sections=sections)
+    path = run.out / CHECKPOINT
+    try:
+        checkpoint.save_checkpoint(path, model=run.model, optimizer=run.optimizer, epoch=epoch,
+                                   history=run.history.to_dict(), meta=meta, sections=sections)
+    except OSError as error:
+        raise _save_error(run, path, error, f"after epoch {epoch}") from None
     run.saved_epoch = epoch
+
+
+def _save_error(run: Run, path: Path, error: OSError, when: str) -> SaveError:
+    """The one line for a failed save: the file, why, and which checkpoint is still on disk."""
+    if run.saved_epoch is not None:
+        kept = (f"{run.out / CHECKPOINT} still holds epoch {run.saved_epoch}; free some space, then continue "
+                f"with: python -m minisgd train --resume {run.out}")
+    else:
+        kept = "no checkpoint of this run was written"
+    return SaveError(f"could not save {path} {when}: {_reason(error)}; {kept}")
 
 
 def train_run(
@@ -324,8 +489,16 @@ def train_run(
     checkpoint; its history and curves are still written. ``progress`` shows
     progress bars; ``log`` receives one line per epoch (None: silent).
     NumPy's overflow warnings are silenced: a divergence is reported once, by
-    the history.
+    the history. A file that cannot be written raises :class:`SaveError`. The
+    folder's lock is released when it returns or raises.
     """
+    try:
+        return _train(run, progress, log)
+    finally:
+        run.release()
+
+
+def _train(run: Run, progress: bool, log: Callable[[str], None] | None) -> RunResult:
     from minisgd.backend import to_numpy
     from minisgd.plots import plot_history
     from minisgd.train import fit
@@ -382,13 +555,17 @@ def train_run(
     from minisgd.atomic import write_text
 
     if writer:
-        write_text(run.out / HISTORY, json.dumps(history.to_dict(), indent=1))
         title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
         if config.swa_start is not None:  # the schedule's rate until swa_start, then SWA's
             title = (f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule to epoch "
                      f"{config.swa_start}, then SWA at swa_lr {config.swa_lr:g} (weights averaged over epochs "
                      f"{config.swa_start + 1}–{config.epochs})")
-        plot_history(history, run.out / CURVES, title=title)
+        for name, write in ((HISTORY, lambda path: write_text(path, json.dumps(history.to_dict(), indent=1))),
+                            (CURVES, lambda path: plot_history(history, path, title=title))):
+            try:
+                write(run.out / name)
+            except OSError as error:
+                raise _save_error(run, run.out / name, error, "at the end of the run") from None
     saved = [run.out / name for name in RUN_FILES if (run.out / name).exists()]
     return RunResult(history, snapshot_acc, len(run.snapshots), saved, history.stopped, run.saved_epoch,
                      time.perf_counter() - started)

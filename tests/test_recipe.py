@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from minisgd import recipe, runs
+from minisgd import recipe
 from minisgd.plateau import ReduceLROnPlateau
 
 S, EPOCHS, LR = 10, 4, 0.1  # updates per epoch, epochs, peak rate
@@ -106,26 +106,6 @@ def test_bad_settings_raise_value_error_naming_them(call, message):
 def test_check_config_fixes_multistep_milestones_so_a_longer_resume_keeps_them():
     config = recipe.check_config(recipe.RunConfig(schedule="multistep", epochs=8))
     assert config.milestones == [4, 6]
-
-
-def test_a_run_from_the_recipe_trains_saves_and_resumes(tmp_path):
-    config = recipe.RunConfig(train_size=128, test_size=64, batch_size=32, epochs=2, schedule="snapshot",
-                              snapshots=True)
-    run = runs.start_run(config, tmp_path / "run")
-    assert run.steps_per_epoch == 4 and run.snapshot_steps == [4, 8]
-    result = runs.train_run(run, progress=False, log=None)
-    assert result.stopped is None and result.snapshot_count == 2 and 0 <= result.snapshot_test_acc <= 1
-    assert sorted(p.name for p in result.saved) == sorted(runs.RUN_FILES)
-
-    again = runs.resume_run(tmp_path / "run")
-    assert again.start_epoch == again.saved_epoch == 2 and len(again.snapshots) == 2
-    for saved, reloaded in zip(run.snapshots, again.snapshots):
-        for name in saved:
-            np.testing.assert_array_equal(saved[name], reloaded[name])
-    with pytest.raises(ValueError, match="snapshot schedule was built for 2 epochs"):
-        runs.resume_run(tmp_path / "run", epochs=3)
-    with pytest.raises(ValueError, match="already holds a run"):
-        runs.start_run(config, tmp_path / "run")
 
 
 # ------------------------------------------------- optimizers, clipping, SWA
