@@ -197,9 +197,10 @@ def test_cli_resume_on_another_number_of_workers_keeps_the_global_batch(tmp_path
     first = train(2, tmp_path / "run", "--epochs", "1", "--schedule", "constant", "--data-parallel", "sync")
     assert first.returncode == 0, first.stderr
     refused = mpirun(3, "-m", "minisgd", "train", "--quiet", "--resume", str(tmp_path / "run"), "--epochs", "2")
+    # The saved global batch is kept, so the message names the run, not a --batch-size the user never gave.
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
-        "minisgd: error: --batch-size must be divisible by the number of workers K = 3 (each takes B/K images of "
-        "the global batch B); got 64"]
+        f"minisgd: error: --resume: {tmp_path / 'run' / 'checkpoint.npz'}: batch_size must be divisible by the "
+        "number of workers K = 3 (each takes B/K images of the global batch B); got 64"]
     resumed = mpirun(4, "-m", "minisgd", "train", "--quiet", "--resume", str(tmp_path / "run"), "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert "trained so far on K = 2, continuing on K = 4 with the same global batch" in resumed.stdout

@@ -84,9 +84,9 @@ def test_cli_val_size_prints_the_split_and_the_per_epoch_validation(tmp_path, ca
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--val-size", "0"], "--val-size: must be an integer >= 1; got 0"),
+    (["--val-size", "0"], "argument --val-size: must be an integer in [1, 2147483647]; got 0"),
     (["--train-size", "100", "--val-size", "100"], "--val-size must be below train_size (100)"),
-    (["--train-size", "100", "--val-size", "x"], "--val-size: must be an integer >= 1; got 'x'"),
+    (["--train-size", "100", "--val-size", "x"], "argument --val-size: must be an integer in [1, 2147483647]"),
 ])
 def test_cli_bad_val_size_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     code = cli.main(["train", *argv, "--out", str(tmp_path / "run")])
