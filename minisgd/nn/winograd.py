@@ -311,13 +311,13 @@ def conv2d_backward(
 
     device = device_of(x)
     parts = map_blocks(backward_block, _blocks(batch, tiles, max(channels, out_channels), dtype, device), device)
-    grad_u = parts[0][0]
-    for part, _ in parts[1:]:
+    grad_u = xp.zeros((16, channels, out_channels), dtype=dtype)  # an empty batch has no blocks: zero gradients
+    for part, _ in parts:
         grad_u += part
     grad_w = kernel_transform_adjoint(grad_u.reshape(4, 4, channels, out_channels))
     grad_b = None
     if need_bias_grad:
-        grad_b = parts[0][1]
-        for _, part in parts[1:]:
+        grad_b = xp.zeros(out_channels, dtype=dtype)
+        for _, part in parts:
             grad_b += part
     return (channels_first(grad_x) if need_input_grad else None), grad_w, grad_b
