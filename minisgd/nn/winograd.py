@@ -6,6 +6,16 @@ module computes the same convolution by another algorithm (Lavin & Gray 2016,
 "Fast Algorithms for Convolutional Neural Networks"); the tests check it
 against the reference, forward and every gradient.
 
+**Not used in training.** ``F.conv2d`` does not call this module: measured on
+small_vgg's convolutions (issue 22, ``benchmarks/README.md``), it is no faster
+than im2col in NumPy, and its backward is slower, with either BLAS kernel. The
+matrix products are 2.25× smaller, as promised, but the transforms are
+NumPy additions over strided slices, each a pass through memory: Bᵀ d B alone
+costs as much as im2col's copies, and the backward's B (∂L/∂V) Bᵀ more.
+A compiled kernel would fuse the transforms with the products (as oneDNN and
+cuDNN do); one NumPy operation at a time cannot. It stays as a second,
+tested algorithm to read and to compare with.
+
 **The identity.** Cut the (padded) image into 4×4 tiles d that overlap by two
 pixels (tile (t, u) starts at pixel (2t, 2u)); each gives the 2×2 block of
 output pixels Y at (2t, 2u). For one input and one output channel and the
