@@ -259,6 +259,9 @@ def map_blocks(work: Callable[[Any], Any], blocks: Iterable[Any], device: str) -
     blocks = list(blocks)
     if device != "cpu" or not _BLAS:
         return [work(block) for block in blocks]
+    if len(blocks) == 1:  # nothing to share (a small product or ReLU): no pool, no bookkeeping
+        with one_blas_thread():
+            return [work(blocks[0])]
     results: list[Any] = [None] * len(blocks)
     taken = itertools.count()  # the next block to take; next() on it is atomic (under the GIL)
     failed = threading.Event()

@@ -55,6 +55,7 @@ DEVICE_AGNOSTIC_TESTS = [
     "tests/test_landscape.py",
     "tests/test_data_loader.py",
     "tests/test_data_transforms.py",
+    "tests/test_winograd.py",
 ]
 
 
