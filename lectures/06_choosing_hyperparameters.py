@@ -264,11 +264,12 @@ lecture.save(fig, "06_lr_sweep.png")
 # and records a smoothed loss (an exponential moving average, corrected for its
 # start at 0). It stops once the loss has diverged, and restores the weights
 # afterwards. It suggests a fifth of the rate at the smoothed loss's minimum,
-# and marks the steepest descent before the minimum beside it. Both are printed
-# and marked on the plot. They are hints, not answers: the moving average
-# (β = 0.98) lags the batch losses by tens of batches, so its minimum sits late,
-# close to the blow-up; hence the division. In the default run the suggestion
-# (0.008) lands next to step 3's choice (0.01).
+# and marks two more hints beside it: the steepest descent before the minimum,
+# and the "valley" (fastai's rule). All are printed and marked on the plot.
+# They are hints, not answers: the moving average (β = 0.98) lags the batch
+# losses by tens of batches, so its minimum sits late, close to the blow-up;
+# hence the division. In the default run the suggestion (0.0105) lands next to
+# step 3's choice (0.01).
 
 # %%
 model = make_model()
@@ -277,7 +278,8 @@ loader = batches()
 finder = lr_range_test(model, optimizer, loader, start_lr=1e-4, end_lr=1.0, steps=100)
 print("\nLR range test: rates from 1e-4 to 1 over 100 batches")
 print(f"  smoothed minimum at lr = {finder.min_loss_lr:.3g}; suggested (minimum / 5) = {finder.suggested_lr:.3g}; "
-      f"steepest descent before the minimum at lr = {finder.steepest_lr:.3g}; step 3 chose {chosen_lr:g}")
+      f"steepest descent before the minimum at lr = {finder.steepest_lr:.3g}; valley at lr = {finder.valley_lr:.3g}; "
+      f"step 3 chose {chosen_lr:g}")
 print(f"  stopped early: {finder.stopped}" if finder.stopped else "  ran all 100 batches")
 fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
 finder.plot(ax=ax)
@@ -320,54 +322,6 @@ lecture.save(fig, "06_lr_range_test.png")
 #
 # All of this is read on the validation images. The test images are touched
 # once, after the last epoch: 41.1 % (built-in), 35.5 % (real subset).
-
-# %%
-model = make_model()
-optimizer = optim.SGD(model.parameters(), lr=chosen_lr, momentum=0.9)
-loader = batches()
-finder = lr_range_test(model, optimizer, loader, start_lr=1e-4, end_lr=1.0, steps=100)
-print("\nLR range test: rates from 1e-4 to 1 over 100 batches")
-print(f"  smoothed minimum at lr = {finder.min_loss_lr:.3g}; suggested (minimum / 5) = {finder.suggested_lr:.3g}; "
-      f"steepest descent before the minimum at lr = {finder.steepest_lr:.3g}; step 3 chose {chosen_lr:g}")
-print(f"  stopped early: {finder.stopped}" if finder.stopped else "  ran all 100 batches")
-fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
-finder.plot(ax=ax)
-ax.axvline(chosen_lr, color="k", ls="-.", lw=1.8, label=f"chosen in step 3: {chosen_lr:g}")
-ax.set_ylim(finder.losses.min() - 0.05, expected + 0.2)  # the start (≈ ln 10) down to the lowest batch loss
-ax.set_title("LR range test: loss while the rate grows exponentially")
-ax.legend(loc="lower left", fontsize=10)
-lecture.save(fig, "06_lr_range_test.png")
-
-# %% [markdown]
-# ## Train and validation curves: accuracy still going up — train longer?
-#
-# With the chosen rate we train for a short run of SHORT epochs and look at the
-# curves. If the validation accuracy is still rising at the end, the model has
-# not finished learning: the slide says **train longer**. `fit` continues from
-# where it stopped (same weights, optimizer and history, `start_epoch`), up to
-# LONG epochs. Then we read *both* validation curves, accuracy and loss, since
-# they need not agree.
-#
-# What the default run on the built-in data shows (the numbers are printed
-# below): validation accuracy still rose at the dashed line (+4.3 points), and
-# the longer run gains several more (39.4 % → 43.1 %, best 44.9 % at epoch 10),
-# so training longer paid — but the
-# validation *loss* reaches its minimum within a few epochs of the dashed line
-# and then rises, while the training loss keeps falling. The network keeps
-# getting more images right, and grows over-confident on the ones it gets
-# wrong (cross-entropy punishes a confident mistake heavily). The gap between
-# train and validation keeps widening: overfitting has started. So the full
-# advice is: train longer while validation *accuracy* rises; when the
-# validation loss turns up and the gap widens, regularise (weight decay,
-# augmentation, more data) or keep the best epoch — training longer alone
-# only widens the gap.
-#
-# On the real CIFAR-10 subset (`--data-dir`) the same script shows the other
-# case: validation accuracy *fell* in the short run's last epoch (−2.4
-# points), so the slide's rule says not to train longer, and rightly: twelve
-# epochs end at 34.4 % against 33.9 % (it wanders between 33 % and 37 %,
-# best 37.2 % at epoch 11) while the validation loss climbs from its minimum
-# 1.84 (epoch 3) to 2.66.
 
 # %%
 model = make_model()
