@@ -47,7 +47,7 @@ def _reference(x, w, b, g, padding, need_input_grad=True):
     out = conv_reference.conv2d(x_t, w_t, b_t, stride=1, padding=padding)
     (out * Tensor(g)).sum().backward()
     grads = (x_t.grad if need_input_grad else None, w_t.grad, None if b is None else b_t.grad)
-    return out.numpy(), tuple(None if a is None else backend.to_numpy(a) for a in grads)
+    return backend.to_numpy(out.data), tuple(None if a is None else backend.to_numpy(a) for a in grads)
 
 
 def _winograd(x, w, b, g, padding, need_input_grad=True):
