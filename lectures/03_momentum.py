@@ -71,12 +71,12 @@ def run(optimizer_class, steps, **options):
     """Minimise the ravine from START; return the points visited, shape (steps + 1, 2)."""
     w = minisgd.Tensor(np.array(START), requires_grad=True)  # float64
     optimizer = optimizer_class([w], **options)
-    path = [w.numpy().copy()]
+    path = [w.detach().numpy().copy()]
     for _ in range(steps):
         optimizer.zero_grad()
         ravine(w).backward()
         optimizer.step()
-        path.append(w.numpy().copy())
+        path.append(w.detach().numpy().copy())
     return np.array(path)
 
 

@@ -143,14 +143,29 @@ def _binary(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def _normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
+def _normalize_axis(axis: Any, ndim: int, op: str = "reduce", allow_repeats: bool = False) -> tuple[int, ...]:
+    """``axis`` (None: all; an int; a sequence, possibly empty) as non-negative ints.
+
+    As in PyTorch, a 0-d tensor accepts axis 0 and −1, and ``dim=()`` reduces
+    over every axis (``x.sum(dim=())`` is ``x.sum()``; NumPy's ``axis=()``
+    would reduce over none).
+    """
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not axes:
+        return tuple(range(ndim))
     for ax in axes:
-        if not -ndim <= ax < builtins.max(ndim, 1):
-            raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
-    return tuple(ax % builtins.max(ndim, 1) for ax in axes)
+        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
+            raise TypeError(f"{op}: axis must be an int or a sequence of ints; got {axis!r}")
+        if not -builtins.max(ndim, 1) <= ax < builtins.max(ndim, 1):
+            raise ValueError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
+    normalized = tuple(int(ax) % builtins.max(ndim, 1) for ax in axes)
+    if not allow_repeats and len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {axis!r} names an axis more than once")
+    if ndim == 0:
+        return ()
+    return normalized
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -226,6 +241,8 @@ def power(a: Operand, b: Operand) -> Tensor:
     """
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
         exponent = b.item() if isinstance(b, np.generic) else b  # a Python number keeps x's dtype
+        if a.dtype.kind != "f" and isinstance(exponent, float):
+            a = cast(a, np.float32)  # int ** float is float32, as in PyTorch
         a_data = a.data
         xp = get_array_module(a_data)
 
@@ -297,12 +314,17 @@ def matmul(a: Operand, b: Operand) -> Tensor:
 
 # ------------------------------------------------------------------ reductions
 def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """out = Σ a over ``axis``;  ∂L/∂a = g broadcast back over the summed axes."""
-    axes = _normalize_axis(axis, a.ndim)
+    """out = Σ a over ``axis``;  ∂L/∂a = g broadcast back over the summed axes.
+
+    ``axis=()`` sums over every axis, as PyTorch's ``dim=()`` does. The sum of
+    bool or integer values is int64, as in PyTorch (NumPy's of uint8 is uint64).
+    """
+    axes = _normalize_axis(axis, a.ndim, "sum")
     kept_shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
     xp = get_array_module(a.data)
+    dtype = a.dtype if a.dtype.kind == "f" else np.int64
     return from_op(
-        a.data.sum(axis=axes, keepdims=keepdims),
+        a.data.sum(axis=axes, keepdims=keepdims, dtype=dtype),
         (a,),
         lambda g: (xp.broadcast_to(g.reshape(kept_shape), a.shape),),
         "sum",
@@ -310,8 +332,13 @@ def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 
 def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """out = (1/n) Σ a over ``axis`` (n elements);  ∂L/∂a = g / n broadcast back."""
-    axes = _normalize_axis(axis, a.ndim)
+    """out = (1/n) Σ a over ``axis`` (n elements);  ∂L/∂a = g / n broadcast back.
+
+    Floating-point tensors only, as in PyTorch (cast an integer tensor first).
+    """
+    if a.dtype.kind != "f":
+        raise TypeError(f"mean: needs a floating-point tensor; got dtype {a.dtype} (cast it first)")
+    axes = _normalize_axis(axis, a.ndim, "mean")
     count = 1
     for ax in axes:
         count *= a.shape[ax]
@@ -323,10 +350,14 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
     ∂L/∂a = g at the position of the maximum and 0 elsewhere; when several
     elements tie for the maximum the gradient is split equally between them
-    (like PyTorch's ``amax``).
+    (like PyTorch's ``amax``; ``torch.max(x, dim)`` gives it all to one of them).
+
+    The backward keeps its own copy of the maxima (one per reduced row), not
+    the output, so an in-place operation on the output (``x.max(1).relu_()``)
+    does not invalidate it, as with PyTorch's ``max(x, dim)``, which keeps indices.
     """
-    axes = _normalize_axis(axis, a.ndim)
-    if any(a.shape[ax] == 0 for ax in axes):
+    axes = _normalize_axis(axis, a.ndim, "max")
+    if any(a.shape[ax] == 0 for ax in axes) or (a.size == 0 and not axes):
         raise ValueError(f"max: the maximum over an empty axis is undefined; got shape {a.shape}, axis {axis}")
     a_data = a.data
     out_kept = a_data.max(axis=axes, keepdims=True)
@@ -336,10 +367,8 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
         share = is_max / is_max.sum(axis=axes, keepdims=True)
         return (share.astype(g.dtype) * g.reshape(out_kept.shape),)
 
-    out = out_kept if keepdims else out_kept.reshape(
-        tuple(n for i, n in enumerate(a.shape) if i not in axes)
-    )
-    return from_op(out, (a,), backward, "max", saved=(a,), saves_output=True)
+    out_shape = out_kept.shape if keepdims else tuple(n for i, n in enumerate(a.shape) if i not in axes)
+    return from_op(out_kept.copy().reshape(out_shape), (a,), backward, "max", saved=(a,))
 
 
 # ------------------------------------------------------------------ shape ops
@@ -356,19 +385,39 @@ def reshape(a: Tensor, shape: Any) -> Tensor:
     return from_op(out, (a,), lambda g: (g.reshape(a.shape),), "reshape", view_of=view)
 
 
-def transpose(a: Tensor, axes: Any = None) -> Tensor:
-    """out = a with its axes permuted (reversed when ``axes`` is None);  ∂L/∂a = g permuted back."""
-    axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(axes)
-    if sorted(ax % builtins.max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of a tensor with {a.ndim} dimensions")
-    inverse = tuple(np.argsort(axes))
-    return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "transpose", view_of=a)
+def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
+    """out = a with its axes in the order ``dims``: out.shape[i] = a.shape[dims[i]];  ∂L/∂a = g permuted back.
+
+    Negative axes count from the end. The inverse permutation is taken of the
+    axes made non-negative (``argsort`` of raw axes such as (−1, 0, 1) would
+    not be the inverse).
+    """
+    dims = tuple(dims)
+    if len(dims) != a.ndim or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
+    axes = _normalize_axis(dims, a.ndim, "permute", allow_repeats=True)
+    if sorted(axes) != list(range(a.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
+    inverse = tuple(int(i) for i in np.argsort(axes))
+    return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "permute", view_of=a)
+
+
+def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
+    """out = a with axes ``dim0`` and ``dim1`` swapped (PyTorch's ``transpose``);  ∂L/∂a = g swapped back."""
+    axes = list(range(a.ndim))
+    if a.ndim:  # a 0-d tensor accepts dims 0 and −1, and stays as it is
+        first, second = _normalize_axis((dim0, dim1), a.ndim, "transpose", allow_repeats=True)
+        axes[first], axes[second] = axes[second], axes[first]
+    else:
+        _normalize_axis((dim0, dim1), a.ndim, "transpose", allow_repeats=True)
+    return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(axes),), "transpose", view_of=a)
 
 
 def _is_basic_index(index: Any) -> bool:
-    """True for indexing by ints, slices, None and Ellipsis, which never repeats an element."""
+    """True for indexing by ints (Python's or NumPy's), slices, None and Ellipsis, which never repeats an element."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (int, slice, type(None), type(Ellipsis))) and not isinstance(p, bool) for p in parts)
+    basic = (int, np.integer, slice, type(None), type(Ellipsis))
+    return all(isinstance(p, basic) and not isinstance(p, (bool, np.bool_)) for p in parts)
 
 
 def getitem(a: Tensor, index: Any) -> Tensor:
@@ -386,11 +435,14 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         return xp.asarray(part) if isinstance(part, (np.ndarray, list)) else part
 
     index = tuple(map(on_device, index)) if isinstance(index, tuple) else on_device(index)
+    basic = _is_basic_index(index)
+    parts = index if isinstance(index, tuple) else (index,)
+    if basic and not any(p is Ellipsis for p in parts):
+        parts += (Ellipsis,)  # x[0] of a vector: a 0-d view into x (as in PyTorch), not a copied scalar
     try:
-        out = a.data[index]
+        out = a.data[parts if basic else index]
     except IndexError as error:
         raise IndexError(f"getitem: index {index!r} is invalid for shape {a.shape}: {error}") from None
-    basic = _is_basic_index(index)
 
     def backward(g):
         if basic:
@@ -401,7 +453,10 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         grad = xp.bincount(positions.ravel(), weights=g.ravel(), minlength=a.size)
         return (grad.astype(g.dtype).reshape(a.shape),)
 
-    return from_op(out, (a,), backward, "getitem", view_of=a if basic else None)
+    # A view whenever the result shares a's memory (NumPy's basic indexing), so an in-place
+    # write through it is seen by a's version counter.
+    shares = get_array_module(out).may_share_memory(out, a.data)
+    return from_op(out, (a,), backward, "getitem", view_of=a if shares else None)
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -441,13 +496,16 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 
 def _same_device(tensors: Sequence[Any], op: str) -> list[Tensor]:
+    """The tensors on one device, cast to one dtype by PyTorch's rule (float32 with int64 is float32)."""
     if len(tensors) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     devices = {t.device for t in tensors}
     if len(devices) > 1:
         raise RuntimeError(f"{op}: tensors are on different devices: {sorted(devices)}")
-    return tensors
+    top = builtins.max(_category(t.dtype) for t in tensors)  # bool < integer < float, then the larger
+    dtype = np.result_type(*[t.dtype for t in tensors if _category(t.dtype) == top])
+    return [cast(t, dtype) for t in tensors]
 
 
 def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
@@ -465,26 +523,35 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
 
 
 # ----------------------------------------------------------- elementwise maths
+def _floating(a: Tensor) -> Tensor:
+    """``a`` itself when floating-point; bool and integers become float32, as in PyTorch's exp, log, …"""
+    return a if a.dtype.kind == "f" else cast(a, np.float32)
+
+
 def exp(a: Tensor) -> Tensor:
     """out = eᵃ;  ∂L/∂a = g · out."""
+    a = _floating(a)
     out = get_array_module(a.data).exp(a.data)
     return from_op(out, (a,), lambda g: (g * out,), "exp", saves_output=True)
 
 
 def log(a: Tensor) -> Tensor:
     """out = ln a;  ∂L/∂a = g / a."""
+    a = _floating(a)
     a_data = a.data
     return from_op(get_array_module(a_data).log(a_data), (a,), lambda g: (g / a_data,), "log", saved=(a,))
 
 
 def sqrt(a: Tensor) -> Tensor:
     """out = √a;  ∂L/∂a = g / (2 √a)."""
+    a = _floating(a)
     out = get_array_module(a.data).sqrt(a.data)
     return from_op(out, (a,), lambda g: (g / (2 * out),), "sqrt", saves_output=True)
 
 
 def tanh(a: Tensor) -> Tensor:
     """out = tanh a;  ∂L/∂a = g · (1 − out²)."""
+    a = _floating(a)
     out = get_array_module(a.data).tanh(a.data)
     return from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh", saves_output=True)
 
@@ -497,6 +564,7 @@ def sigmoid(a: Tensor) -> Tensor:
     keeps full relative precision for very negative a (σ(−20) ≈ 2.06e−9 in
     float32, so log σ(a) stays finite), where 1 − 1/(1 + eᵃ) would round to 0.
     """
+    a = _floating(a)
     xp = get_array_module(a.data)
     e = xp.exp(-xp.abs(a.data))
     out = xp.where(a.data >= 0, 1 / (1 + e), e / (1 + e))
@@ -554,12 +622,15 @@ def zero_where(drop: Any, g: Any, out: Any = None) -> Any:
 
 
 def abs(a: Tensor) -> Tensor:
-    """out = |a|;  ∂L/∂a = g · sign(a)  (0 at a = 0, and at NaN, as in PyTorch)."""
+    """out = |a|;  ∂L/∂a = g · sign(a)  (sign 0 at a = 0 and at NaN, as in PyTorch; so ∞ · 0 = NaN there)."""
+    if a.dtype.kind == "b":
+        raise TypeError("abs: not defined for a bool tensor (as in PyTorch)")
     xp = get_array_module(a.data)
     a_data = a.data
 
     def backward(g):
-        return (g * (a_data > 0) - g * (a_data < 0),)
+        sign = (a_data > 0).astype(g.dtype) - (a_data < 0).astype(g.dtype)
+        return (g * sign,)
 
     return from_op(xp.abs(a_data), (a,), backward, "abs", saved=(a,))
 
@@ -575,22 +646,28 @@ def maximum(a: Operand, b: Operand) -> Tensor:
     xp = get_array_module(a_data)
 
     def backward(g):
-        tie, half = a_data == b_data, 0.5 * g
-        # not (a < b): where a > b, and where either is NaN
+        tie, half, zero = a_data == b_data, 0.5 * g, xp.zeros((), dtype=g.dtype)
+        # g where a > b, and where either is NaN (not a < b); selected, never multiplied (∞ · 0 = NaN)
         return (
-            unbroadcast(xp.where(tie, half, g * ~(a_data < b_data)), a.shape) if a.requires_grad else None,
-            unbroadcast(xp.where(tie, half, g * ~(b_data < a_data)), b.shape) if b.requires_grad else None,
+            unbroadcast(xp.where(tie, half, xp.where(a_data < b_data, zero, g)), a.shape) if a.requires_grad else None,
+            unbroadcast(xp.where(tie, half, xp.where(b_data < a_data, zero, g)), b.shape) if b.requires_grad else None,
         )
 
     return from_op(xp.maximum(a_data, b_data), (a, b), backward, "maximum", saved=(a, b))
 
 
 def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    """out = a limited to [min, max];  ∂L/∂a = g inside the range, 0 where a was clipped."""
+    """out = a limited to [min, max];  ∂L/∂a = g inside the range, 0 where a was clipped (and at NaN).
+
+    As in PyTorch, an integer tensor clipped to a float bound becomes float32,
+    and the gradient is selected, not multiplied, so an infinite g stays where it is.
+    """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min must be <= max; got min={min}, max={max}")
+    if a.dtype.kind != "f" and any(isinstance(bound, (float, np.floating)) for bound in (min, max)):
+        a = cast(a, np.float32)
     a_data = a.data
     xp = get_array_module(a_data)
     out = xp.clip(a_data, min, max)
@@ -599,7 +676,7 @@ def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tenso
         inside &= a_data >= min
     if max is not None:
         inside &= a_data <= max
-    return from_op(out, (a,), lambda g: (g * inside,), "clip")
+    return from_op(out, (a,), lambda g: (xp.where(inside, g, xp.zeros((), dtype=g.dtype)),), "clip")
 
 
 def where(condition: Any, a: Operand, b: Operand) -> Tensor:

@@ -30,8 +30,9 @@ A backward function that saved ``x`` would then read the wrong numbers, and
 the gradient would be silently wrong. So, as in PyTorch:
 
 - every tensor carries a version counter (``x._version``) that each in-place
-  operation bumps; a view (``reshape``, ``transpose``, basic indexing,
-  ``detach``) shares the counter of the tensor it looks into, because writing
+  operation bumps, and so does ``optimizer.step()`` (it writes the weights
+  in place); a view (``reshape``, ``transpose``, ``permute``, basic indexing,
+  ``detach``, ``Tensor(t)``) shares the counter of the tensor it looks into, because writing
   through one writes the other;
 - an operation records the version of each tensor it saves for its backward;
   ``backward()`` compares, and raises a RuntimeError naming the operation and
@@ -219,7 +220,10 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad: Any = None
         self._node: Node | None = None
-        self._counter = _VersionCounter()
+        # Tensor(t) of a tensor shares t's memory when dtype and device allow (like PyTorch's
+        # alias), and so its version counter: an in-place write through either is seen by both.
+        shares = isinstance(data, Tensor) and self.data is data.data
+        self._counter = data._counter if shares else _VersionCounter()
         self._base: Tensor | None = None  # the tensor a view looks into
         self._graph_version = 0  # the version at which _node was recorded
 
@@ -295,7 +299,17 @@ class Tensor:
         return int(self._scalar("int"))
 
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU when needed)."""
+        """The data as a NumPy array (copied from the GPU when needed; shared on the CPU).
+
+        Like PyTorch, it raises for a tensor that requires grad: on the CPU the
+        array shares the tensor's memory, and a write into it would change the
+        tensor behind the graph's back. Call ``t.detach().numpy()``.
+        """
+        if self.requires_grad:
+            raise RuntimeError(
+                "numpy(): can't call numpy() on a tensor that requires grad (the array would share "
+                "its memory outside the graph); use tensor.detach().numpy() instead"
+            )
         return backend.to_numpy(self.data)
 
     def detach(self) -> Tensor:
@@ -439,7 +453,15 @@ class Tensor:
         return ops.max(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def reshape(self, *shape): return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes): return ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Axes ``dim0`` and ``dim1`` swapped (PyTorch's ``transpose``; NumPy's takes a permutation: use ``permute``)."""
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims) -> Tensor:
+        """The axes in the order ``dims`` (``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``; negative axes count from the end)."""
+        return ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+
     def exp(self): return ops.exp(self)
     def log(self): return ops.log(self)
     def sqrt(self): return ops.sqrt(self)
@@ -452,7 +474,7 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         """The transpose (all axes reversed)."""
-        return ops.transpose(self, None)
+        return ops.permute(self, tuple(reversed(range(self.ndim))))
 
     def argmax(self, axis=None, *, dim=None) -> Tensor:
         """Index of the largest element (no gradient)."""

@@ -345,6 +345,10 @@ def conv2d_backward(
     batch, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
     _, _, out_h, out_w = grad_out.shape
+    if batch == 0:  # an empty batch: no blocks to sum; the gradients are zero, as in PyTorch
+        zeros = lambda shape: xp.zeros(shape, dtype=grad_out.dtype)  # noqa: E731
+        return (zeros(x.shape) if need_input_grad else None, zeros(weight.shape),
+                zeros((out_channels,)) if need_bias_grad else None)
     # g channels-last, (N, Ho, Wo, O); a copy only when it is not channels-last already.
     g_last = xp.ascontiguousarray(channels_last(grad_out))
     pixels = pixels_per_row(out_w, out_channels)
@@ -566,8 +570,9 @@ def max_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int])
     out_h, out_w = output_size(height, kernel[0], stride[0], 0), output_size(width, kernel[1], stride[1], 0)
     along_width = xp.empty((batch, height, out_w, channels), dtype=x.dtype)
     out = xp.empty((batch, out_h, out_w, channels), dtype=x.dtype)
-    winner_w = xp.empty(along_width.shape, dtype=xp.uint8)
-    winner_h = xp.empty(out.shape, dtype=xp.uint8)
+    # The winning offset i < kernel: one byte when it fits (kernels up to 256), else int64.
+    winner_w = xp.empty(along_width.shape, dtype=xp.uint8 if kernel[1] <= 256 else xp.int64)
+    winner_h = xp.empty(out.shape, dtype=xp.uint8 if kernel[0] <= 256 else xp.int64)
 
     def pool_block(block: tuple[int, int]) -> None:
         part = slice(*block)
