@@ -96,12 +96,16 @@ def _constant(value: Any, like: Tensor) -> Tensor:
     otherwise (float32 for floats, int64 for integers).
     """
     xp = get_array_module(like.data)
+    if isinstance(value, np.generic):
+        value = value.item()  # a NumPy scalar is a number to PyTorch (np.float64(2) * x keeps x's dtype)
     if isinstance(value, (bool, int, float, list, tuple)):
         kind = _PYTHON_KINDS.get(type(value)) or np.asarray(value).dtype
         if _category(kind) <= _category(like.dtype):
             dtype = like.dtype
         else:
             dtype = np.float32 if kind.kind == "f" else np.int64
+        if isinstance(value, int) and not isinstance(value, bool) and np.dtype(dtype).kind in "iu":
+            return Tensor(xp.asarray(value).astype(dtype), device=like.device)  # wraps like PyTorch: uint8 − 3
         return Tensor(xp.asarray(value, dtype=dtype), device=like.device)
     return Tensor(value, device=like.device)
 
@@ -128,6 +132,10 @@ def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
     return cast(a, dtype), cast(b, dtype)
 
 
+def _is_bool(value: Operand) -> bool:
+    return isinstance(value, (bool, np.bool_)) or (isinstance(value, Tensor) and value.dtype.kind == "b")
+
+
 def _check_broadcast(a: Tensor, b: Tensor, op: str) -> None:
     try:
         np.broadcast_shapes(a.shape, b.shape)
@@ -141,6 +149,11 @@ def _binary(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
     a, b = _operands(a, b, op)
     _check_broadcast(a, b, op)
     return a, b
+
+
+def not_for_bool(a: Tensor, op: str) -> Tensor:
+    """Raise: ``op`` is not defined on a bool tensor in PyTorch (``-``, ``+``, ``abs``, ``relu``, …; use ``~``)."""
+    raise TypeError(f"{op}: not supported on a bool tensor (as in PyTorch); cast it first, or use ~ for not")
 
 
 def _normalize_axis(axis: Any, ndim: int, op: str = "reduce", allow_repeats: bool = False) -> tuple[int, ...]:
@@ -181,7 +194,9 @@ def add(a: Operand, b: Operand) -> Tensor:
 
 
 def sub(a: Operand, b: Operand) -> Tensor:
-    """out = a − b;  ∂L/∂a = g,  ∂L/∂b = −g."""
+    """out = a − b;  ∂L/∂a = g,  ∂L/∂b = −g  (not with a bool operand, as in PyTorch)."""
+    if _is_bool(a) or _is_bool(b):
+        not_for_bool(a, "sub")
     a, b = _binary(a, b, "sub")
     return from_op(
         a.data - b.data,
@@ -206,22 +221,38 @@ def mul(a: Operand, b: Operand) -> Tensor:
 
 
 def div(a: Operand, b: Operand) -> Tensor:
-    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b².
+    """out = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · (a / b) / b.
 
-    True division of integers gives float32, PyTorch's default float (NumPy's is float64).
+    (a / b) / b rather than a / b², PyTorch's order: b² underflows to 0 for
+    |b| < 1e−154 in float64 where (a / b) / b is still finite. True division
+    of integers gives float32, PyTorch's default float (NumPy's is float64):
+    the operands become float32 before they meet, so uint8 / −3 divides by −3.
     """
+    if not (_is_float(a) or _is_float(b)):
+        a, b = _as_float32(a), _as_float32(b)
     a, b = _binary(a, b, "div")
-    if a.dtype.kind != "f":
-        a, b = cast(a, np.float32), cast(b, np.float32)
     a_data, b_data = a.data, b.data
 
     def backward(g):
         grad_a = unbroadcast(g / b_data, a.shape) if a.requires_grad else None
-        grad_b = unbroadcast(-g * a_data / (b_data * b_data), b.shape) if b.requires_grad else None
+        grad_b = unbroadcast(-g * (a_data / b_data / b_data), b.shape) if b.requires_grad else None
         return grad_a, grad_b
 
     saved = (a, b) if b.requires_grad else (b,)
     return from_op(a_data / b_data, (a, b), backward, "div", saved=saved)
+
+
+def _is_float(value: Operand) -> bool:
+    return isinstance(value, (float, np.floating)) or (isinstance(value, Tensor) and value.dtype.kind == "f")
+
+
+def _as_float32(value: Operand) -> Operand:
+    """A bool or integer operand as float32 (a tensor cast, a number made a float)."""
+    if isinstance(value, Tensor):
+        return cast(value, np.float32)
+    if isinstance(value, (bool, int, np.generic)):
+        return float(value)
+    return np.asarray(value, dtype=np.float32)
 
 
 def neg(a: Tensor) -> Tensor:
@@ -241,8 +272,7 @@ def power(a: Operand, b: Operand) -> Tensor:
     """
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
         exponent = b.item() if isinstance(b, np.generic) else b  # a Python number keeps x's dtype
-        if a.dtype.kind != "f" and isinstance(exponent, float):
-            a = cast(a, np.float32)  # int ** float is float32, as in PyTorch
+        a = cast(a, result_dtype(a, _constant(exponent, like=a)))  # int ** 2.5 is float32, bool ** 2 int64
         a_data = a.data
         xp = get_array_module(a_data)
 
@@ -252,6 +282,8 @@ def power(a: Operand, b: Operand) -> Tensor:
             return (g * exponent * a_data ** (exponent - 1),)
 
         return from_op(a_data**exponent, (a,), backward_constant, "pow", saved=(a,))
+    if _is_bool(a) and _is_bool(b):
+        not_for_bool(a, "pow")
     a, b = _binary(a, b, "pow")
     a_data, b_data = a.data, b.data
     out = a_data**b_data
@@ -277,7 +309,11 @@ def matmul(a: Operand, b: Operand) -> Tensor:
     For matrices: ∂L/∂a = g · bᵀ,  ∂L/∂b = aᵀ · g.  A 1-D operand is treated as a
     row (left) or column (right) vector, as in NumPy.
     """
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise TypeError(f"matmul: both operands must have the same dtype, as in PyTorch; got {a.dtype} and {b.dtype}")
     a, b = _operands(a, b, "matmul")
+    if a.dtype.kind == "b":
+        not_for_bool(a, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension; got shapes {a.shape} and {b.shape}")
     a_shape2 = a.shape if a.ndim > 1 else (1,) + a.shape
@@ -513,7 +549,7 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
 
     ∂L/∂a = g with the padding cut off.
     """
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2)) if a.ndim else np.zeros((0, 2), np.int64)
     if (widths < 0).any():
         raise ValueError(f"pad: pad widths must be >= 0; got {pad_width!r}")
     xp = get_array_module(a.data)
@@ -585,6 +621,8 @@ def relu(a: Tensor, inplace: bool = False) -> Tensor:
     view of one, the in-place form raises at once.
     """
     xp = get_array_module(a.data)
+    if a.dtype.kind == "b":
+        not_for_bool(a, "relu")
     if inplace:
         check_inplace(a, "relu_")
     # empty_like keeps the input's memory layout: a channels-last activation stays channels-last.
@@ -624,7 +662,7 @@ def zero_where(drop: Any, g: Any, out: Any = None) -> Any:
 def abs(a: Tensor) -> Tensor:
     """out = |a|;  ∂L/∂a = g · sign(a)  (sign 0 at a = 0 and at NaN, as in PyTorch; so ∞ · 0 = NaN there)."""
     if a.dtype.kind == "b":
-        raise TypeError("abs: not defined for a bool tensor (as in PyTorch)")
+        not_for_bool(a, "abs")
     xp = get_array_module(a.data)
     a_data = a.data
 
@@ -666,8 +704,18 @@ def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tenso
         raise ValueError("clip: give at least one of min and max")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min must be <= max; got min={min}, max={max}")
-    if a.dtype.kind != "f" and any(isinstance(bound, (float, np.floating)) for bound in (min, max)):
+    bounds = [bound for bound in (min, max) if bound is not None]
+    if a.dtype.kind != "f" and any(isinstance(bound, (float, np.floating)) for bound in bounds):
         a = cast(a, np.float32)
+    elif a.dtype.kind == "b":
+        a = cast(a, np.int64)  # bool clipped to integers: int64, as in PyTorch
+    elif a.dtype.kind in "iu":
+        info = np.iinfo(a.dtype)
+        if any(not info.min <= bound <= info.max for bound in bounds):
+            raise ValueError(
+                f"clip: bounds min={min}, max={max} do not fit in the tensor's dtype {a.dtype} "
+                f"[{info.min}, {info.max}] (PyTorch wraps -1 to 255 for uint8)"
+            )
     a_data = a.data
     xp = get_array_module(a_data)
     out = xp.clip(a_data, min, max)

@@ -412,7 +412,7 @@ class Tensor:
     def __matmul__(self, other): return ops.matmul(self, other)
     def __rmatmul__(self, other): return ops.matmul(other, self)
     def __neg__(self): return ops.neg(self)
-    def __pos__(self): return self
+    def __pos__(self): return self if self.dtype.kind != "b" else ops.not_for_bool(self, "+")
     def __getitem__(self, index): return ops.getitem(self, index)
 
     # In place (see the module docstring): the same object, recorded as the output of the operation.
@@ -433,12 +433,12 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are graph nodes, hashed by identity
 
     def any(self) -> Tensor:
-        """True where any element is nonzero (no gradient)."""
-        return Tensor(self.data.any(), device=self.device)
+        """True where any element is nonzero (no gradient; a uint8 tensor gives uint8, as in PyTorch)."""
+        return Tensor(self.data.any().astype(np.uint8 if self.dtype == np.uint8 else bool), device=self.device)
 
     def all(self) -> Tensor:
-        """True where every element is nonzero (no gradient)."""
-        return Tensor(self.data.all(), device=self.device)
+        """True where every element is nonzero (no gradient; a uint8 tensor gives uint8, as in PyTorch)."""
+        return Tensor(self.data.all().astype(np.uint8 if self.dtype == np.uint8 else bool), device=self.device)
 
     # ------------------------------------------------------- methods (ops.py)
     # Reductions take NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=.
@@ -477,7 +477,9 @@ class Tensor:
         return ops.permute(self, tuple(reversed(range(self.ndim))))
 
     def argmax(self, axis=None, *, dim=None) -> Tensor:
-        """Index of the largest element (no gradient)."""
+        """Index of the largest element (no gradient; not for bool tensors, as in PyTorch)."""
+        if self.dtype.kind == "b":
+            ops.not_for_bool(self, "argmax")
         return Tensor(self.data.argmax(axis=_axis(axis, dim)), device=self.device)
 
 
@@ -572,7 +574,7 @@ def _inplace(target: Tensor, operation: Callable[[Any, Any], Tensor], other: Any
             f"{op}: the result has shape {result.shape} but the tensor written in place has shape "
             f"{target.shape} (in place, the other operand may only broadcast to the tensor's shape)"
         )
-    if not np.can_cast(result.dtype, target.dtype, casting="same_kind"):
+    if ops._category(result.dtype) > ops._category(target.dtype):  # PyTorch: float into int, int into bool
         raise TypeError(
             f"{op}: the result has dtype {result.dtype}, which cannot be written into a tensor "
             f"of dtype {target.dtype}"
@@ -620,7 +622,8 @@ def from_op(
     """
     if isinstance(data, np.generic):  # NumPy reductions return scalars; a tensor holds an array
         data = np.asarray(data)
-    record = _grad_enabled and any(p.requires_grad for p in parents)
+    # Only floating-point results carry gradients (as in PyTorch: a cast to int64 cuts the graph).
+    record = _grad_enabled and any(p.requires_grad for p in parents) and data.dtype.kind == "f"
     edges = ()
     if record:
         for parent in parents:

@@ -79,7 +79,7 @@ def test_batch_norm_without_weight_keeps_its_saved_normalised_input():
 
 def test_relu_module_inplace_in_a_network_trains_like_the_out_of_place_one():
     rng = np.random.default_rng(1)
-    x = Tensor(rng.standard_normal((5, 4)))
+    x = Tensor(rng.standard_normal((5, 4)).astype(np.float32))  # the layer's dtype (PyTorch refuses a mix)
     grads = []
     for inplace in (False, True):
         layer = nn.Linear(4, 3)

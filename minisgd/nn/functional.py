@@ -33,6 +33,18 @@ def _tensor(x: Any, name: str, op: str) -> Tensor:
     raise TypeError(f"{op}: {name} must be a minisgd.Tensor; got {type(x).__name__}")
 
 
+def _floating(x: Tensor, op: str) -> Tensor:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating-point tensor, as in PyTorch; got dtype {x.dtype}")
+    return x
+
+
+def _same_dtype(tensors: tuple[Tensor | None, ...], op: str) -> None:
+    dtypes = [t.dtype for t in tensors if t is not None]
+    if len(set(dtypes)) > 1:
+        raise TypeError(f"{op}: input, weight and bias must have one dtype, as in PyTorch; got {dtypes}")
+
+
 def _check_image(x: Tensor, op: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: expected input of shape (N, C, H, W) (4 dimensions); got shape {x.shape}")
@@ -62,6 +74,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(
             f"linear: expected input of shape (..., {weight.shape[1]}); got shape {x.shape}"
         )
+    _same_dtype((x, weight, bias), "linear")
     in_features = weight.shape[1]
     x_rows = x.data.reshape(-1, in_features)
     w = weight.data
@@ -126,6 +139,7 @@ def conv2d(
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},); got {bias.shape}")
+    _same_dtype((x, weight, bias), "conv2d")
     stride = checks.int_pair("conv2d", "stride", stride, low=1)
     padding = checks.int_pair("conv2d", "padding", padding, low=0)
     _check_window(x, weight.shape[2:], padding, "conv2d")
@@ -209,8 +223,10 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     ∂L/∂x_i = s_i · (g_i − Σ_j g_j s_j)
     """
-    x = _tensor(x, "input", "softmax")
+    x = _floating(_tensor(x, "input", "softmax"), "softmax")
     xp = get_array_module(x.data)
+    if x.size == 0:  # nothing to normalise (the max of an empty axis does not exist)
+        return from_op(x.data.copy(), (x,), lambda g: (g.copy(),), "softmax")
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     s = xp.exp(shifted)
     s /= s.sum(axis=axis, keepdims=True)
@@ -224,8 +240,10 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     ∂L/∂x_i = g_i − s_i · Σ_j g_j
     """
-    x = _tensor(x, "input", "log_softmax")
+    x = _floating(_tensor(x, "input", "log_softmax"), "log_softmax")
     xp = get_array_module(x.data)
+    if x.size == 0:
+        return from_op(x.data.copy(), (x,), lambda g: (g.copy(),), "log_softmax")
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
     return from_op(
