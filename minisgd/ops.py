@@ -151,7 +151,7 @@ def _binary(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def not_for_bool(a: Tensor, op: str) -> Tensor:
+def _refuse_bool(a: Tensor, op: str) -> Tensor:
     """Raise: ``op`` is not defined on a bool tensor in PyTorch (``-``, ``+``, ``abs``, ``relu``, …; use ``~``)."""
     raise TypeError(f"{op}: not supported on a bool tensor (as in PyTorch); cast it first, or use ~ for not")
 
@@ -196,7 +196,7 @@ def add(a: Operand, b: Operand) -> Tensor:
 def sub(a: Operand, b: Operand) -> Tensor:
     """out = a − b;  ∂L/∂a = g,  ∂L/∂b = −g  (not with a bool operand, as in PyTorch)."""
     if _is_bool(a) or _is_bool(b):
-        not_for_bool(a, "sub")
+        _refuse_bool(a, "sub")
     a, b = _binary(a, b, "sub")
     return from_op(
         a.data - b.data,
@@ -283,7 +283,7 @@ def power(a: Operand, b: Operand) -> Tensor:
 
         return from_op(a_data**exponent, (a,), backward_constant, "pow", saved=(a,))
     if _is_bool(a) and _is_bool(b):
-        not_for_bool(a, "pow")
+        _refuse_bool(a, "pow")
     a, b = _binary(a, b, "pow")
     a_data, b_data = a.data, b.data
     out = a_data**b_data
@@ -293,11 +293,12 @@ def power(a: Operand, b: Operand) -> Tensor:
         zero = xp.zeros((), dtype=g.dtype)
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore"):  # the 0 · ∞ cases are replaced below
+            # masked first, then times g, as PyTorch does (so an infinite g times a masked 0 is NaN)
             if a.requires_grad:
-                grad_a = unbroadcast(xp.where(b_data == 0, zero, g * b_data * a_data ** (b_data - 1)), a.shape)
+                grad_a = unbroadcast(g * xp.where(b_data == 0, zero, b_data * a_data ** (b_data - 1)), a.shape)
             if b.requires_grad:
                 constant_in_b = (a_data == 0) & (b_data >= 0)
-                grad_b = unbroadcast(xp.where(constant_in_b, zero, g * out * xp.log(a_data)), b.shape)
+                grad_b = unbroadcast(g * xp.where(constant_in_b, zero, out * xp.log(a_data)), b.shape)
         return grad_a, grad_b
 
     return from_op(out, (a, b), backward, "pow", saved=(a, b), saves_output=True)
@@ -309,11 +310,13 @@ def matmul(a: Operand, b: Operand) -> Tensor:
     For matrices: ∂L/∂a = g · bᵀ,  ∂L/∂b = aᵀ · g.  A 1-D operand is treated as a
     row (left) or column (right) vector, as in NumPy.
     """
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+    a = a if isinstance(a, Tensor) else _constant(a, like=b)
+    b = b if isinstance(b, Tensor) else _constant(b, like=a)
+    if a.dtype != b.dtype:
         raise TypeError(f"matmul: both operands must have the same dtype, as in PyTorch; got {a.dtype} and {b.dtype}")
     a, b = _operands(a, b, "matmul")
     if a.dtype.kind == "b":
-        not_for_bool(a, "matmul")
+        _refuse_bool(a, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension; got shapes {a.shape} and {b.shape}")
     a_shape2 = a.shape if a.ndim > 1 else (1,) + a.shape
@@ -429,11 +432,12 @@ def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
     not be the inverse).
     """
     dims = tuple(dims)
+    problem = f"permute: dims {dims} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}"
     if len(dims) != a.ndim or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
-        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
+        raise ValueError(problem)
     axes = _normalize_axis(dims, a.ndim, "permute", allow_repeats=True)
     if sorted(axes) != list(range(a.ndim)):
-        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
+        raise ValueError(problem)
     inverse = tuple(int(i) for i in np.argsort(axes))
     return from_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "permute", view_of=a)
 
@@ -549,11 +553,13 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
 
     ∂L/∂a = g with the padding cut off.
     """
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2)) if a.ndim else np.zeros((0, 2), np.int64)
+    widths = np.zeros((0, 2), np.int64)  # a 0-d tensor has nothing to pad
+    if a.ndim:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
     if (widths < 0).any():
         raise ValueError(f"pad: pad widths must be >= 0; got {pad_width!r}")
     xp = get_array_module(a.data)
-    out = xp.pad(a.data, [tuple(map(int, w)) for w in widths], constant_values=value)
+    out = xp.pad(a.data, [tuple(map(int, w)) for w in widths], constant_values=value) if a.ndim else a.data.copy()
     inner = tuple(slice(int(before), int(before) + n) for (before, _), n in zip(widths, a.shape))
     return from_op(out, (a,), lambda g: (g[inner],), "pad")
 
@@ -622,7 +628,7 @@ def relu(a: Tensor, inplace: bool = False) -> Tensor:
     """
     xp = get_array_module(a.data)
     if a.dtype.kind == "b":
-        not_for_bool(a, "relu")
+        _refuse_bool(a, "relu")
     if inplace:
         check_inplace(a, "relu_")
     # empty_like keeps the input's memory layout: a channels-last activation stays channels-last.
@@ -662,7 +668,7 @@ def zero_where(drop: Any, g: Any, out: Any = None) -> Any:
 def abs(a: Tensor) -> Tensor:
     """out = |a|;  ∂L/∂a = g · sign(a)  (sign 0 at a = 0 and at NaN, as in PyTorch; so ∞ · 0 = NaN there)."""
     if a.dtype.kind == "b":
-        not_for_bool(a, "abs")
+        _refuse_bool(a, "abs")
     xp = get_array_module(a.data)
     a_data = a.data
 

@@ -412,7 +412,7 @@ class Tensor:
     def __matmul__(self, other): return ops.matmul(self, other)
     def __rmatmul__(self, other): return ops.matmul(other, self)
     def __neg__(self): return ops.neg(self)
-    def __pos__(self): return self if self.dtype.kind != "b" else ops.not_for_bool(self, "+")
+    def __pos__(self): return self if self.dtype.kind != "b" else ops._refuse_bool(self, "+")
     def __getitem__(self, index): return ops.getitem(self, index)
 
     # In place (see the module docstring): the same object, recorded as the output of the operation.
@@ -455,11 +455,11 @@ class Tensor:
     def reshape(self, *shape): return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        """Axes ``dim0`` and ``dim1`` swapped (PyTorch's ``transpose``; NumPy's takes a permutation: use ``permute``)."""
+        """Axes ``dim0`` and ``dim1`` swapped, as in PyTorch (NumPy's transpose permutes: use ``permute``)."""
         return ops.transpose(self, dim0, dim1)
 
     def permute(self, *dims) -> Tensor:
-        """The axes in the order ``dims`` (``x.permute(2, 0, 1)`` or ``x.permute((2, 0, 1))``; negative axes count from the end)."""
+        """The axes in the order ``dims``: ``x.permute(2, 0, 1)``, or a tuple (axes may be negative)."""
         return ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
 
     def exp(self): return ops.exp(self)
@@ -479,7 +479,7 @@ class Tensor:
     def argmax(self, axis=None, *, dim=None) -> Tensor:
         """Index of the largest element (no gradient; not for bool tensors, as in PyTorch)."""
         if self.dtype.kind == "b":
-            ops.not_for_bool(self, "argmax")
+            ops._refuse_bool(self, "argmax")
         return Tensor(self.data.argmax(axis=_axis(axis, dim)), device=self.device)
 
 

@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from minisgd.backend import CPU_THREADS, device_of, even_parts, get_array_module, map_blocks
+from minisgd.ops import zero_where
 
 # Bytes of column matrix per block of images on the CPU: small enough that the
 # blocks of every thread, with their outputs and gradients, stay in cache
@@ -275,9 +276,11 @@ def conv2d_forward(
     out_h = output_size(height, kernel_h, stride[0], padding[0])
     out_w = output_size(width, kernel_w, stride[1], padding[1])
     pixels = pixels_per_row(out_w, out_channels)
-    if pixels == 1:
-        return _conv2d_forward(x, weight, bias, stride, padding)
     xp = get_array_module(x)
+    # The widened kernel multiplies every input pixel by its zeros too: an inf or NaN pixel would
+    # make its neighbours NaN (0 · inf), so such an input takes the plain route.
+    if pixels == 1 or not bool(xp.isfinite(x).all()):
+        return _conv2d_forward(x, weight, bias, stride, padding)
     wide_bias = None if bias is None else xp.tile(bias, pixels)
     wide = _conv2d_forward(x, widen(weight, pixels, stride[1]), wide_bias, (stride[0], pixels * stride[1]), padding)
     # (N, Ho, Wo/X, X·O) channels-last is the memory of (N, Ho, Wo, O)
@@ -352,7 +355,7 @@ def conv2d_backward(
     # g channels-last, (N, Ho, Wo, O); a copy only when it is not channels-last already.
     g_last = xp.ascontiguousarray(channels_last(grad_out))
     pixels = pixels_per_row(out_w, out_channels)
-    if not need_input_grad and pixels > 1:  # the widened kernel of the forward pass: ∂L/∂w only
+    if not need_input_grad and pixels > 1 and bool(xp.isfinite(x).all()):  # the widened kernel: ∂L/∂w only
         g_wide = g_last.reshape(batch, out_h, out_w // pixels, pixels * out_channels)
         _, grad_wide, grad_b = _backward_col2im(
             g_wide, x, widen(weight, pixels, stride[1]), (stride[0], pixels * stride[1]), padding,
@@ -540,10 +543,11 @@ def max_unpool_along(grad_out: Any, winner: Any, axis: int, kernel: int, stride:
         grad_x.fill(0)
     for i in range(kernel):
         part = _along(axis, _window(i, stride, count))
+        # g where offset i won, +0 elsewhere: selected, not multiplied (an infinite g times 0 is NaN)
         if stride >= kernel:  # disjoint windows: every input element gets at most one gradient
-            xp.multiply(grad_out, winner == i, out=grad_x[part])
+            zero_where(winner != i, grad_out, out=grad_x[part])
         else:
-            grad_x[part] += grad_out * (winner == i)
+            grad_x[part] += zero_where(winner != i, grad_out)
 
 
 def _pool_blocks(x: Any) -> list[tuple[int, int]]:

@@ -299,15 +299,20 @@ def cross_entropy(logits: Tensor, targets: Any, label_smoothing: float = 0.0) ->
     shifted = logits.data - logits.data.max(axis=1, keepdims=True)
     log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
     rows = xp.arange(batch)
-    q = xp.zeros_like(log_probs)
-    q[rows, y] = 1.0
     loss = -(1.0 - label_smoothing) * log_probs[rows, y].sum() / batch
     if label_smoothing:
-        q = (1.0 - label_smoothing) * q + label_smoothing / classes
         loss = loss - label_smoothing / classes * log_probs.sum() / batch
 
     def backward(g):
-        return ((xp.exp(log_probs) - q) * (g / batch),)
+        # The chain through log_softmax, term by term as PyTorch computes it: ∂L/∂log p = −q·g/N
+        # (−(1 − ε)·g/N at each target, −(ε/K)·g/N at every class), then
+        # ∂L/∂z = ∂L/∂log p − softmax(z)·Σ_k ∂L/∂log p. It equals (softmax(z) − q)·g/N; written
+        # this way an infinite g gives PyTorch's infinities and NaNs (no ∞ · 0 where q = 0).
+        grad_log_probs = xp.zeros_like(log_probs)
+        grad_log_probs[rows, y] = -(g * (1.0 - label_smoothing)) / batch
+        if label_smoothing:
+            grad_log_probs -= g * (label_smoothing / classes) / batch
+        return (grad_log_probs - xp.exp(log_probs) * grad_log_probs.sum(axis=1, keepdims=True),)
 
     return from_op(xp.asarray(loss, dtype=logits.dtype), (logits,), backward, "cross_entropy")
 
@@ -414,9 +419,11 @@ def batch_norm(
     inv_std = 1.0 / xp.sqrt(var + eps)
     x_hat = centered * inv_std
     gamma = weight.data if weight is not None else None
-    out = x_hat * gamma if gamma is not None else x_hat.copy()  # the output never aliases the saved x̂
-    if bias is not None:
-        out += bias.data
+    # out = γ·x̂ + β, computed as PyTorch does: x·α + (β − μ·α) with α = γ/√(σ² + ε) (the same
+    # number up to rounding, and the same inf and NaN where γ or β is infinite)
+    alpha = inv_std * gamma if gamma is not None else inv_std
+    shift = -mean * alpha if bias is None else bias.data - mean * alpha
+    out = x_last * alpha + shift
 
     def backward(g):
         g_last = xp.moveaxis(g, 1, -1)
