@@ -11,7 +11,7 @@ Saved tensors: an operation whose backward reads an input's data (``mul``
 reads the other factor) names it in ``saved=``, one that reads its own output
 (``exp``, ``relu``) says ``saves_output=True``; ``backward()`` then refuses to
 run if that data was overwritten in place since (see :mod:`minisgd.tensor`).
-Views (``reshape``, ``transpose``, basic indexing) pass ``view_of=``.
+Views (``reshape``, ``transpose``, ``permute``, basic indexing) pass ``view_of=``.
 
 Dtypes follow PyTorch's promotion (:func:`result_dtype`): Python numbers,
 NumPy scalars and 0-d arrays do not change a float32 tensor's dtype.
@@ -73,9 +73,10 @@ def result_dtype(a: Tensor, b: Tensor) -> Any:
        says float64).
     3. Otherwise the larger dtype wins (float32 with float64 gives float64).
 
-    Python numbers and lists are converted by :func:`_constant` first; NumPy
-    scalars and 0-d arrays are 0-d tensors here, so none of them promotes a
-    float32 tensor, while a float64 array does, like a float64 tensor would.
+    Python numbers, NumPy scalars (numbers to PyTorch too) and lists are
+    converted by :func:`_constant` first; 0-d arrays are 0-d tensors here, so
+    none of them promotes a float32 tensor, while a float64 array does, like a
+    float64 tensor would.
     """
     if a.dtype == b.dtype:
         return a.dtype
@@ -268,7 +269,8 @@ def power(a: Operand, b: Operand) -> Tensor:
     Where a formula is 0 · ∞ PyTorch's values are used, which are the limits
     that make sense for training: ∂/∂a is 0 where b = 0 (x ** 0 is constant,
     even at x = 0), and ∂/∂b is 0 where a = 0 and b >= 0 (0 ** b does not
-    change with b, and 0 ** 0 = 1).
+    change with b, and 0 ** 0 = 1). An integer tensor to a negative integer
+    power raises, as in NumPy (PyTorch truncates 2 ** −1 to 0 for tensors).
     """
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
         exponent = b.item() if isinstance(b, np.generic) else b  # a Python number keeps x's dtype
@@ -551,7 +553,8 @@ def _same_device(tensors: Sequence[Any], op: str) -> list[Tensor]:
 def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     """out = a surrounded by ``value`` (NumPy's ``pad_width``: an int, a pair, or a pair per axis).
 
-    ∂L/∂a = g with the padding cut off.
+    ∂L/∂a = g with the padding cut off. Widths must be >= 0 (PyTorch's ``F.pad``
+    crops for a negative width; this one only pads).
     """
     widths = np.zeros((0, 2), np.int64)  # a 0-d tensor has nothing to pad
     if a.ndim:
@@ -703,8 +706,11 @@ def maximum(a: Operand, b: Operand) -> Tensor:
 def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """out = a limited to [min, max];  ∂L/∂a = g inside the range, 0 where a was clipped (and at NaN).
 
-    As in PyTorch, an integer tensor clipped to a float bound becomes float32,
-    and the gradient is selected, not multiplied, so an infinite g stays where it is.
+    As in PyTorch, an integer tensor clipped to a float bound becomes float32
+    (bool clipped to integers, int64), and the gradient is selected, not
+    multiplied, so an infinite g stays where it is. Unlike PyTorch, min > max
+    raises (PyTorch returns max everywhere), and so does an integer bound that
+    does not fit in an integer tensor's dtype (PyTorch wraps −1 to 255 for uint8).
     """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")

@@ -121,7 +121,8 @@ def test_an_infinite_or_nan_upstream_gradient_flows_like_pytorch(op, g):
     a = np.array([-1.0, 0.0, 2.0, np.nan])
     x, tx = both(a)
     y = {"abs": lambda t: t.abs(), "clip": lambda t: t.clip(-0.5, 1.0), "maximum": lambda t: ops.maximum(t, 0.0)}[op]
-    ty = {"abs": torch.abs, "clip": lambda t: t.clamp(-0.5, 1.0), "maximum": lambda t: torch.maximum(t, torch.zeros(4, dtype=t.dtype))}[op]
+    ty = {"abs": torch.abs, "clip": lambda t: t.clamp(-0.5, 1.0),
+          "maximum": lambda t: torch.maximum(t, torch.zeros(4, dtype=t.dtype))}[op]
     y(x).backward(np.full(4, g))
     ty(tx).backward(torch.full((4,), g, dtype=torch.float64))
     np.testing.assert_array_equal(x.grad, tx.grad.numpy())  # equal NaNs compare equal here

@@ -537,7 +537,6 @@ def max_unpool_along(grad_out: Any, winner: Any, axis: int, kernel: int, stride:
 
     Windows that overlap (stride < kernel) add their contributions.
     """
-    xp = get_array_module(grad_out)
     count = grad_out.shape[axis]
     if stride != kernel or grad_x.shape[axis] != stride * count:  # overlaps, gaps, or an uncovered end
         grad_x.fill(0)

@@ -222,6 +222,8 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """s_i = e^{x_i − m} / Σ_j e^{x_j − m}, with m = max_j x_j (which cancels, and prevents overflow).
 
     ∂L/∂x_i = s_i · (g_i − Σ_j g_j s_j)
+
+    Floating-point tensors only, as in PyTorch (which skips that check for an empty tensor).
     """
     x = _floating(_tensor(x, "input", "softmax"), "softmax")
     xp = get_array_module(x.data)
