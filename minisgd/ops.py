@@ -387,29 +387,48 @@ def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 
 def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """out = max of a over ``axis``.
+    """out = max of a over ``axis``; ∂L/∂a is g at the maximum and 0 elsewhere. On ties, as in PyTorch:
 
-    ∂L/∂a = g at the position of the maximum and 0 elsewhere; when several
-    elements tie for the maximum the gradient is split equally between them
-    (like PyTorch's ``amax``; ``torch.max(x, dim)`` gives it all to one of them).
-
-    The backward keeps its own copy of the maxima (one per reduced row), not
-    the output, so an in-place operation on the output (``x.max(1).relu_()``)
-    does not invalidate it, as with PyTorch's ``max(x, dim)``, which keeps indices.
+    - one axis (``x.max(1)``, PyTorch's ``max(x, dim)``): the first maximum
+      takes all of g (a NaN is the maximum). Where it is is found in the
+      forward pass, and the backward reads nothing else, so an in-place
+      operation on x or on the output afterwards (``x.max(1).relu_()``) is fine;
+    - every axis (``x.max()``): g / count goes to each of the ``count`` tied
+      maxima (or NaNs), selected, so an infinite g stays there;
+    - a tuple of axes (PyTorch's ``amax``): (g / count) · [a = out], a product,
+      so a NaN anywhere in a row makes the row's gradient NaN, as in PyTorch.
+    The last two read a and the output in the backward (an in-place write on either raises).
     """
     axes = _normalize_axis(axis, a.ndim, "max")
     if any(a.shape[ax] == 0 for ax in axes) or (a.size == 0 and not axes):
         raise ValueError(f"max: the maximum over an empty axis is undefined; got shape {a.shape}, axis {axis}")
     a_data = a.data
+    xp = get_array_module(a_data)
+    out_shape = tuple(n for i, n in enumerate(a.shape) if i not in axes)
+    if isinstance(axis, (int, np.integer)) and a.ndim:  # torch.max(x, dim)
+        first = xp.expand_dims(a_data.argmax(axis=axes[0]), axes[0])
+        out_kept = xp.take_along_axis(a_data, first, axis=axes[0])
+        positions = xp.arange(a.shape[axes[0]]).reshape((-1,) + (1,) * (a.ndim - axes[0] - 1))
+        chosen = positions == first  # where each row's first maximum is
+
+        def backward_first(g):
+            return (xp.where(chosen, g.reshape(out_kept.shape), xp.zeros((), dtype=g.dtype)),)
+
+        out = out_kept if keepdims else out_kept.reshape(out_shape)
+        return from_op(out, (a,), backward_first, "max")
     out_kept = a_data.max(axis=axes, keepdims=True)
 
     def backward(g):
-        is_max = a_data == out_kept
-        share = is_max / is_max.sum(axis=axes, keepdims=True)
-        return (share.astype(g.dtype) * g.reshape(out_kept.shape),)
+        g = g.reshape(out_kept.shape)
+        if axis is None:  # torch.max(x): ties and NaNs share g, selected
+            is_max = (a_data == out_kept) | (xp.isnan(a_data) & xp.isnan(out_kept))
+            count = is_max.sum(axis=axes, keepdims=True).astype(g.dtype)
+            return (xp.where(is_max, g / count, xp.zeros((), dtype=g.dtype)),)
+        is_max = a_data == out_kept  # torch.amax: scaled by the count, then multiplied by the mask
+        return ((g / is_max.sum(axis=axes, keepdims=True).astype(g.dtype)) * is_max,)
 
-    out_shape = out_kept.shape if keepdims else tuple(n for i, n in enumerate(a.shape) if i not in axes)
-    return from_op(out_kept.copy().reshape(out_shape), (a,), backward, "max", saved=(a,))
+    out = out_kept if keepdims else out_kept.reshape(out_shape)
+    return from_op(out, (a,), backward, "max", saved=(a,), saves_output=True)
 
 
 # ------------------------------------------------------------------ shape ops

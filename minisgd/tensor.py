@@ -422,13 +422,14 @@ class Tensor:
     def __itruediv__(self, other): return _inplace(self, ops.div, other, "div_")
     def relu_(self): return ops.relu(self, inplace=True)
 
-    # Comparisons give boolean tensors, outside the graph (they have no gradient).
-    def __eq__(self, other): return Tensor(self.data == _plain(other), device=self.device)
-    def __ne__(self, other): return Tensor(self.data != _plain(other), device=self.device)
-    def __lt__(self, other): return Tensor(self.data < _plain(other), device=self.device)
-    def __le__(self, other): return Tensor(self.data <= _plain(other), device=self.device)
-    def __gt__(self, other): return Tensor(self.data > _plain(other), device=self.device)
-    def __ge__(self, other): return Tensor(self.data >= _plain(other), device=self.device)
+    # Comparisons give boolean tensors, outside the graph (they have no gradient). The operands
+    # are promoted first, as for arithmetic: a float32 tensor meets a float64 0-d one in float32.
+    def __eq__(self, other): return _compare(self, other, "eq")
+    def __ne__(self, other): return _compare(self, other, "ne")
+    def __lt__(self, other): return _compare(self, other, "lt")
+    def __le__(self, other): return _compare(self, other, "le")
+    def __gt__(self, other): return _compare(self, other, "gt")
+    def __ge__(self, other): return _compare(self, other, "ge")
 
     __hash__ = object.__hash__  # tensors are graph nodes, hashed by identity
 
@@ -504,8 +505,13 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     return Tensor(_as_array(data, dtype, device).copy(), requires_grad=requires_grad)
 
 
-def _plain(value: Any) -> Any:
-    return value.data if isinstance(value, Tensor) else value
+def _compare(a: Tensor, b: Any, op: str) -> Tensor:
+    """``a op b`` elementwise (``op``: eq, ne, lt, le, gt or ge) after PyTorch's promotion of the operands."""
+    with no_grad():
+        a, b = ops._binary(a, b, op)
+    xp = backend.get_array_module(a.data)
+    return Tensor(getattr(xp, {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+                               "gt": "greater", "ge": "greater_equal"}[op])(a.data, b.data), device=a.device)
 
 
 def _axis(axis: Any, dim: Any) -> Any:
