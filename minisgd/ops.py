@@ -514,10 +514,9 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         grad = xp.bincount(positions.ravel(), weights=g.ravel(), minlength=a.size)
         return (grad.astype(g.dtype).reshape(a.shape),)
 
-    # A view whenever the result shares a's memory (NumPy's basic indexing), so an in-place
-    # write through it is seen by a's version counter.
-    shares = get_array_module(out).may_share_memory(out, a.data)
-    return from_op(out, (a,), backward, "getitem", view_of=a if shares else None)
+    # Basic indexing gives a view (even an empty one), so an in-place write through it is
+    # counted by a's version counter; an integer array or a mask gives a copy.
+    return from_op(out, (a,), backward, "getitem", view_of=a if basic else None)
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:

@@ -54,7 +54,7 @@ from minisgd import Tensor, ops, optim  # noqa: E402
 from minisgd.nn import functional as F  # noqa: E402
 
 FULL = os.environ.get("MINISGD_FULL") == "1"
-EXAMPLES = {"minisgd-ci": 25, "minisgd-full": 400}
+EXAMPLES = {"minisgd-ci": 150, "minisgd-full": 2000}
 for _name, _examples in EXAMPLES.items():
     settings.register_profile(
         _name, max_examples=_examples, deadline=None, derandomize=True, database=None,
