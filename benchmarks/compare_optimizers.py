@@ -6,8 +6,11 @@ mini-batches (same seed) for the same number of epochs, each with the usual
 recipe for its kind, and the script prints one table of test accuracies::
 
     python benchmarks/compare_optimizers.py --dataset synthetic --epochs 4
-    python benchmarks/compare_optimizers.py --dataset cifar10 --data-dir ../shared/data/cifar10-subset --epochs 4
+    python benchmarks/compare_optimizers.py --dataset cifar10 --data-dir ~/data --download --epochs 4
     python benchmarks/compare_optimizers.py --quick     # a few seconds; the test suite runs this
+
+``--data-dir`` defaults to ``$MINISGD_DATA`` or ``~/.cache/minisgd``;
+``--download`` fetches CIFAR-10 there (163 MB, MD5-checked) when it is missing.
 
 The recipes (cosine decay to 0 over the run for every rate):
 
@@ -41,12 +44,13 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "swa")
 
 
 def load(
-    dataset: str, data_dir: str | None, seed: int, batch_size: int, sizes: tuple[int, int] = (10_000, 2_000)
+    dataset: str, data_dir: str | None, seed: int, batch_size: int, sizes: tuple[int, int] = (10_000, 2_000),
+    download: bool = False,
 ) -> tuple[data.DataLoader, data.DataLoader]:
     """The recipe's data and loaders (CIFAR-10: every data_batch_i in the folder; the shared subset has 1 … 4)."""
     train_size, test_size = sizes if dataset == "synthetic" else (None, None)
-    train, test = recipe.load_datasets(dataset, data_dir=data_dir, train_size=train_size, test_size=test_size,
-                                       seed=seed)
+    train, test = recipe.load_datasets(dataset, data_dir=data_dir, download=download, train_size=train_size,
+                                       test_size=test_size, seed=seed)
     if dataset == "cifar10":
         print(f"# data: {train.folder}: {len(train)} training images ({train.describe_files()}), "
               f"{len(test)} test images", flush=True)
@@ -96,7 +100,10 @@ def cell(values: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("synthetic", "cifar10"), default="synthetic")
-    parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (holding cifar-10-batches-py)")
+    parser.add_argument("--data-dir", default=None,
+                        help="CIFAR-10 folder (holding cifar-10-batches-py); default $MINISGD_DATA or ~/.cache/minisgd")
+    parser.add_argument("--download", action="store_true",
+                        help="download CIFAR-10 (163 MB, MD5-checked) into --data-dir when it is missing")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -111,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         try:
-            train_loader, test_loader = load(args.dataset, args.data_dir, seed, args.batch_size, sizes)
+            train_loader, test_loader = load(args.dataset, args.data_dir, seed, args.batch_size, sizes,
+                                             download=args.download)
         except ValueError as error:  # the recipe's one-line message for missing or damaged data
             print(f"compare_optimizers.py: --data-dir: {error}", file=sys.stderr)
             return 2

@@ -14,6 +14,13 @@
 # %% [markdown]
 # # 01 · Gradient descent vs stochastic gradient descent
 #
+# **What you learn:** why SGD's cheap, noisy steps beat gradient descent's
+# exact ones per gradient computed, and why SGD then bounces in a noise ball
+# around the minimum.
+#
+# **How long:** about 15 minutes to read and discuss; the default run takes
+# about 3 s of CPU time on 2 cores (it prints its own time at the end).
+#
 # *Recitation: "SGD recap".*
 #
 # We train on N examples and minimise the average of the per-example losses
@@ -36,13 +43,32 @@
 # `--smoke` for a quick check, `--out DIR` for where the figures go).
 
 # %%
+# Set-up, the same in every lecture: the installed minisgd, else this checkout's, else install it.
+# In Colab or outside a checkout, set MINISGD_SOURCE: what `pip install` takes (README, "Notebooks").
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import _lecture as lecture  # the plumbing: options, figures inline or to files
+MINISGD_SOURCE = os.environ.get("MINISGD_SOURCE", "git+https://github.com/<owner>/minisgd.git")
+if importlib.util.find_spec("minisgd") is None:
+    folder = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+    if (folder.parent / "minisgd" / "lecture.py").is_file():  # a notebook or script in a checkout's lectures/
+        sys.path.insert(0, str(folder.parent))
+    elif "<owner>" in MINISGD_SOURCE:
+        sys.exit("minisgd is not installed: set MINISGD_SOURCE to its git URL, folder or wheel (see the README)")
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", MINISGD_SOURCE], check=True)
+        importlib.invalidate_caches()
+
+# %%
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import optim
+from minisgd import lecture, optim  # lecture: the plumbing (options, figures)
 from minisgd.data import DataLoader, toy
 
 args = lecture.start("GD vs SGD on a 2-parameter linear regression.")
@@ -193,8 +219,9 @@ surface = surface.numpy().reshape(W.shape)
 
 fig, (ax_all, ax_zoom) = plt.subplots(1, 2, figsize=(12, 5.5))
 levels = F_opt + np.geomspace(0.02, surface.max() - F_opt, 10)
+contours = {}
 for ax in (ax_all, ax_zoom):
-    contour = ax.contour(W, B, surface, levels=levels, cmap="viridis", linewidths=1, zorder=1)
+    contours[ax] = ax.contour(W, B, surface, levels=levels, cmap="viridis", linewidths=1, zorder=1)
     ax.plot(sgd_path[:, 0], sgd_path[:, 1], "-", color="C1", lw=0.8, alpha=0.8, zorder=2,
             label=f"SGD ({len(sgd_path) - 1} updates)")
     ax.plot(gd_path[:60, 0], gd_path[:60, 1], "o-", color="C0", ms=3, lw=1.5, zorder=3,
@@ -203,7 +230,8 @@ for ax in (ax_all, ax_zoom):
     ax.set_aspect("equal")
     ax.set_xlabel("slope w")
     ax.set_ylabel("intercept b")
-ax_all.clabel(contour, fmt="%.1f", fontsize=9)
+for ax, contour in contours.items():  # each panel labels its own level lines with F(w, b)
+    ax.clabel(contour, fmt="%.2f", fontsize=9)
 ax_all.plot(*START, "ks", ms=9, zorder=4, label="start")
 ax_all.set_title(r"GD and SGD on the contours of $F(w, b)$")
 ax_all.legend(loc="upper right", fontsize=10)
@@ -277,3 +305,13 @@ lecture.save(fig, "01_gradient_variance.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **sgd**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start sgd   # sets the exercise up
+# python -m minisgd exercise check sgd   # checks your solution
+# ```

@@ -14,6 +14,12 @@
 # %% [markdown]
 # # 02 · Mini-batch gradient descent: from B = 1 to B = N
 #
+# **What you learn:** how the batch size B trades gradient noise (variance
+# σ²/B) against the cost of an update, per epoch and per second.
+#
+# **How long:** about 15 minutes; the default run takes about 5 s of CPU time
+# on 2 cores.
+#
 # *Recitation: "SGD recap — mini-batch GD".*
 #
 # Mini-batch SGD averages the gradients of a batch $\mathcal B$ of $B$ examples,
@@ -35,14 +41,33 @@
 # Run it: `python lectures/02_minibatch.py` (`--full`, `--smoke`, `--out DIR`).
 
 # %%
+# Set-up, the same in every lecture: the installed minisgd, else this checkout's, else install it.
+# In Colab or outside a checkout, set MINISGD_SOURCE: what `pip install` takes (README, "Notebooks").
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MINISGD_SOURCE = os.environ.get("MINISGD_SOURCE", "git+https://github.com/<owner>/minisgd.git")
+if importlib.util.find_spec("minisgd") is None:
+    folder = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+    if (folder.parent / "minisgd" / "lecture.py").is_file():  # a notebook or script in a checkout's lectures/
+        sys.path.insert(0, str(folder.parent))
+    elif "<owner>" in MINISGD_SOURCE:
+        sys.exit("minisgd is not installed: set MINISGD_SOURCE to its git URL, folder or wheel (see the README)")
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", MINISGD_SOURCE], check=True)
+        importlib.invalidate_caches()
+
+# %%
 import time
 
-import _lecture as lecture  # the plumbing: options, figures inline or to files
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minisgd
-from minisgd import optim
+from minisgd import lecture, optim  # lecture: the plumbing (options, figures)
 from minisgd.data import DataLoader, toy
 
 args = lecture.start("Mini-batch size: gradient noise and convergence.")
@@ -258,7 +283,7 @@ print(f"lowest F − F_min after {SECONDS} s: B = {lowest}")
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.2))
-colors = plt.cm.viridis(np.linspace(0, 0.9, len(train_sizes)))
+colors = ["C3", "C1", "C2", "C0", "C4"][: len(train_sizes)]  # distinct hues, one per batch size
 for B, color in zip(train_sizes, colors):
     label = f"B = {B}" + (" (full batch, GD)" if B == N else " (pure SGD)" if B == 1 else "")
     ax1.plot(per_epoch[B][:, 0], per_epoch[B][:, 2], "-", color=color, lw=2, label=label)
@@ -294,3 +319,13 @@ lecture.save(fig, "02_convergence_per_epoch_and_second.png")
 
 # %%
 lecture.finish()
+
+# %% [markdown]
+# ## Your turn
+#
+# The exercise on this lecture's topic is **sgd**. In a terminal:
+#
+# ```bash
+# python -m minisgd exercise start sgd   # sets the exercise up
+# python -m minisgd exercise check sgd   # checks your solution
+# ```

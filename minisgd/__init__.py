@@ -19,7 +19,27 @@ The pieces, in the order a student meets them:
 array([2., 4., 6.], dtype=float32)
 """
 
-from minisgd import backend, random
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _interrupted_while_starting(signum, frame):  # noqa: ARG001 (a signal handler's signature)
+    """Ctrl-C while ``python -m minisgd`` imports NumPy and minisgd: one line, exit code 130, no traceback."""
+    _sys.stderr.write("interrupted while starting: nothing was saved\n")
+    _os._exit(130)  # nothing is open or half-written yet
+
+
+def _started_as_the_command() -> bool:
+    """True while ``python -m minisgd …`` imports this package (its own Ctrl-C handler applies)."""
+    argv = list(getattr(_sys, "orig_argv", []))
+    return "-m" in argv and argv[argv.index("-m") + 1 :][:1] == ["minisgd"]
+
+
+if _started_as_the_command() and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)  # minisgd.cli.main restores the default
+
+from minisgd import backend, random  # after the Ctrl-C handler, so that it covers NumPy's import
 from minisgd.gradcheck import gradcheck
 from minisgd.ops import (
     abs,

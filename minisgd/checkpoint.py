@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +81,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     Raises CheckpointError for a missing, truncated or foreign file.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as error:  # a name too long
+        raise CheckpointError(f"checkpoint {path} cannot be read: {error.strerror or error}") from None
+    if not is_file:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+    except UNREADABLE:
         # Never retried with allow_pickle=True: a pickle can run code.
         raise CheckpointError(
             f"{path} is not a minisgd checkpoint (corrupt, truncated or another kind of file)"
@@ -93,11 +99,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not required <= arrays.keys():
         missing = ", ".join(sorted(required - arrays.keys()))
         raise CheckpointError(f"checkpoint {path} is not a minisgd checkpoint (missing {missing})")
-    if int(arrays["format_version"]) != FORMAT_VERSION:
+    version = _whole_number(path, arrays, "format_version")
+    if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path} has format version {int(arrays['format_version'])}; "
-            f"this minisgd reads version {FORMAT_VERSION}"
+            f"checkpoint {path} has format version {version}; this minisgd reads version {FORMAT_VERSION}"
         )
+    epoch = _whole_number(path, arrays, "epoch")
+    history, meta = _json_object(path, arrays, "history"), _json_object(path, arrays, "meta")
 
     def section(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -112,10 +120,50 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "model": section("model/"),
         "optimizer": section("optimizer/"),
         "random_state": arrays["random_state"],
-        "epoch": int(arrays["epoch"]),
-        "history": json.loads(str(arrays["history"])),
-        "meta": json.loads(str(arrays["meta"])),
+        "epoch": epoch,
+        "history": history,
+        "meta": meta,
     }
+
+
+# What reading a damaged or crafted zip can raise: a bad header or CRC (BadZipFile), an "encrypted" flag
+# (RuntimeError), an unknown compression method (NotImplementedError), a corrupt deflate stream (zlib.error),
+# a member NumPy cannot parse (ValueError), sizes beyond memory (MemoryError), and the rest.
+UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, RuntimeError,
+              NotImplementedError, zlib.error, KeyError, struct.error, UnicodeDecodeError, OverflowError,
+              MemoryError, TypeError)
+
+
+def _whole_number(path: Path, arrays: dict[str, np.ndarray], key: str) -> int:
+    """``arrays[key]`` as an int, if it is one integer >= 0 (CheckpointError otherwise)."""
+    value = arrays[key]
+    if value.shape != () or value.dtype.kind not in "iu" or int(value) < 0:
+        raise CheckpointError(f"{path} is not a minisgd checkpoint: its {key} is {_describe(value)}, "
+                              f"not a whole number >= 0")
+    return int(value)
+
+
+def _json_object(path: Path, arrays: dict[str, np.ndarray], key: str) -> dict:
+    """``arrays[key]``, a JSON text, read as a dict (CheckpointError otherwise)."""
+    value = arrays[key]
+    try:
+        if value.shape != () or value.dtype.kind != "U":
+            raise ValueError
+        loaded = json.loads(str(value))
+        if not isinstance(loaded, dict):
+            raise ValueError
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"{path} is not a minisgd checkpoint: its {key} is {_describe(value)}, "
+                              f"not a JSON object") from None
+    return loaded
+
+
+def _describe(value: np.ndarray) -> str:
+    """A short phrase for a stored array: ``"a float64 scalar 2.5"``, ``"an int64 array of shape (3,)"``."""
+    if value.shape == ():
+        text = repr(value.item())
+        return f"a {value.dtype} scalar {text[:40] + '…' if len(text) > 40 else text}"
+    return f"an array of {value.dtype} with shape {value.shape}"
 
 
 def restore(checkpoint: dict[str, Any], *, model: Any, optimizer: Any) -> None:

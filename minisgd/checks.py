@@ -18,11 +18,16 @@ import math
 import numbers
 from typing import Any, Sequence
 
+MAX_INTEGER = 2**63 - 1  # the largest int64: an integer argument beyond it cannot reach NumPy
+
 
 def fail(where: str, name: str, allowed: str, value: Any) -> None:
-    """Raise the one ValueError form: ``"{where}: {name} must be {allowed}; got {value!r}"``."""
+    """Raise the one ValueError form: ``"{where}: {name} must be {allowed}; got {value!r}"`` (a long repr cut)."""
     prefix = f"{where}: " if where else ""
-    raise ValueError(f"{prefix}{name} must be {allowed}; got {value!r}")
+    text = repr(value)
+    if len(text) > 100:  # a 400-digit integer: its start and its length, so that the message stays one line
+        text = f"{text[:40]}…({len(text)} characters)"
+    raise ValueError(f"{prefix}{name} must be {allowed}; got {text}")
 
 
 def is_real(value: Any) -> bool:
@@ -85,7 +90,11 @@ def integer(
 
     With ``whole_float=True`` a float with no fractional part (``2.0``) is
     accepted too, as schedules accept step counts computed from epochs.
+    Without ``high``, values above :data:`MAX_INTEGER` (2⁶³ − 1, NumPy's
+    int64) are refused too.
     """
+    if high is None and is_real(value) and math.isfinite(value) and value > MAX_INTEGER:
+        high = MAX_INTEGER  # a count beyond int64 is a mistake, and NumPy cannot hold it
     if low is not None and high is not None:
         allowed = f"an integer in [{low}, {high}]"
     elif low is not None:

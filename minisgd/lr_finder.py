@@ -16,7 +16,21 @@ average, corrected for its start at 0 (as Adam corrects its moments):
     smoothed_k = avg_k / (1 − β^k)               (k = 1, 2, …; β = 0.98)
 
 The run stops early once smoothed_k > 4 · min(smoothed_1 … smoothed_k) (the
-loss has diverged) or the loss is not finite.
+loss has diverged), or the loss is not finite, or the loss has stopped
+changing after undoing its descent (:func:`stopped_changing`): a network whose
+units died at a too large rate predicts the same thing for every input, and
+its loss sits flat, near or above where it started, never reaching 4 × the
+minimum (on 4,068 real CIFAR-10 images LeNet's loss jumped to a flat 2.35 at
+lr ≈ 0.34). That is a blow-up too, and the stop reason says so.
+
+The start level is the mean of the first 10 batch losses, and the noise of the
+smoothed loss there is σ = std(those losses) · √((1 − β)/(1 + β)) (the standard
+deviation of an exponential average of independent values). Up to the
+minimum, the loss is *on the initial plateau* while it has done less than a
+quarter of its fall and is within noise of the start, that is while
+smoothed ≥ start level − max(3σ, ¼ · (start level − minimum)): on the real
+CIFAR-10 subset the plateau drifts down by an eighth of the fall before the
+descent starts, so noise alone would let a "valley" land on it.
 
 The suggested rate is the rate at the minimum of the smoothed loss divided
 by 5 (``SUGGESTION_DIVISOR``); the first 10 points are left out of the search
@@ -27,7 +41,9 @@ CIFAR-10 images minimum / 10 = 0.0275 reached test accuracy 0.308 against
 0.378, while on the built-in data minimum / √10 = 0.076 reached 0.811 against
 0.868. Two alternatives are reported beside it: the steepest descent of the
 smoothed loss against log(lr) before the minimum, and fastai's "valley", the
-middle of the longest descent before the minimum (:func:`valley_lr`). Both
+middle of the longest descent before the minimum (:func:`valley_lr`), searched
+only after the loss has left the initial plateau (no valley is marked when it
+never did). Both
 sit closer to the edge: with momentum, and with an average that lags the
 losses, the loss answers a rate only some updates after it was used, so the
 curve's features appear at rates higher than the ones that train well. (The
@@ -55,6 +71,9 @@ from minisgd import checks, schedules
 from minisgd.backend import to_numpy
 
 SUGGESTION_DIVISOR = 5.0  # suggested rate = rate at the smoothed loss's minimum / SUGGESTION_DIVISOR
+START_POINTS = 10  # the first batch losses: the start level, its noise, and left out of the search for the minimum
+PLATEAU_FRACTION = 0.25  # up to the minimum, the initial plateau ends once the loss has done a quarter of its fall
+FLAT_TOLERANCE = 0.02  # "stopped changing": the smoothed loss moved by at most 2 % over the window
 
 
 @dataclass
@@ -111,11 +130,14 @@ class LRRangeTestResult:
             ax.set_xlim(self.lrs[0], self.lrs[-1])
             low = min(self.smoothed.min(), self.losses.min())
             high = min(self.smoothed.max(), 1.25 * self.smoothed[0])  # the blow-up leaves through the top
+            if self.stopped is not None and self.stopped.startswith("the loss stopped changing"):
+                high = max(high, float(np.median(self.losses[-10:])))  # show the flat level it stopped at
             margin = 0.05 * (high - low) or 0.1
             ax.set_ylim(low - margin, high + margin)
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel("training loss")
-        ax.set_title("LR range test")
+        flat = self.stopped is not None and self.stopped.startswith("the loss stopped changing")
+        ax.set_title("LR range test" + (" (stopped: the loss stopped changing, a blow-up)" if flat else ""))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
         if path is None:
@@ -174,6 +196,8 @@ def lr_range_test(
         optimizer.lr_schedule = ramp
         model.train()
         average, best = 0.0, math.inf
+        start_level = noise = math.nan
+        window = max(10, steps // 10)  # updates the loss must stay flat to count as stopped
         for k, (x, y) in enumerate(_cycle(batches, steps), start=1):
             lr = optimizer.lr
             optimizer.zero_grad()
@@ -190,10 +214,23 @@ def lr_range_test(
             losses.append(value)
             smoothed.append(corrected)
             best = min(best, corrected)
+            if k == START_POINTS:
+                start_level, noise = start_noise(losses, smoothing)
             if corrected > diverge_factor * best:
                 stopped = (
                     f"the smoothed loss {corrected:.4g} exceeded {diverge_factor:g} x its minimum "
                     f"{best:.4g} at update {k - 1} (lr={lr:.3g})"
+                )
+                break
+            if k > START_POINTS and stopped_changing(np.array(losses), np.array(smoothed), start_level, noise,
+                                                     window):
+                best_k = START_POINTS + int(np.argmin(smoothed[START_POINTS:]))
+                stopped = (
+                    f"the loss stopped changing (a blow-up): for the last {window} updates, up to update {k - 1} "
+                    f"(lr={lr:.3g}), the batch losses stayed flat (within {100 * FLAT_TOLERANCE:g}%) at "
+                    f"{np.mean(losses[-window:]):.4g}, back at or above where they started ({start_level:.4g}), "
+                    f"after the smoothed loss fell to {smoothed[best_k]:.4g} at lr={lrs[best_k]:.3g}: the network "
+                    f"stopped learning at these rates"
                 )
                 break
         else:
@@ -210,8 +247,11 @@ def lr_range_test(
         minisgd.random.set_state(saved_random)
 
     lrs_array, smoothed_array = np.array(lrs), np.array(smoothed)
-    skip = 10 if len(lrs) > 20 else 0  # the average's first points rest on a few noisy losses
+    skip = START_POINTS if len(lrs) > 2 * START_POINTS else 0  # the average's first points rest on a few losses
     best = skip + int(np.argmin(smoothed_array[skip:])) if len(lrs) else 0
+    if len(lrs) >= START_POINTS:
+        start_level, noise = start_noise(losses, smoothing)
+    left = plateau_end(smoothed_array[: best + 1], start_level, noise) if len(lrs) >= START_POINTS else 0
     return LRRangeTestResult(
         lrs=lrs_array,
         losses=np.array(losses),
@@ -219,10 +259,66 @@ def lr_range_test(
         min_loss_lr=float(lrs_array[best]) if len(lrs) else math.nan,
         suggested_lr=float(lrs_array[best] / SUGGESTION_DIVISOR) if len(lrs) else math.nan,
         steepest_lr=steepest_descent_lr(lrs_array[: best + 1], smoothed_array[: best + 1]),
-        valley_lr=valley_lr(lrs_array[: best + 1], smoothed_array[: best + 1]),
+        valley_lr=(valley_lr(lrs_array[left : best + 1], smoothed_array[left : best + 1])
+                   if left is not None else math.nan),
         drop=float(1 - smoothed_array[best] / smoothed_array[0]) if len(lrs) else math.nan,
         stopped=stopped,
     )
+
+
+def start_noise(losses: list[float] | np.ndarray, smoothing: float = 0.98) -> tuple[float, float]:
+    """(start level, σ): the mean of the first ``START_POINTS`` batch losses, and the smoothed loss's noise there.
+
+    σ = std(losses) · √((1 − β)/(1 + β)), the standard deviation of an
+    exponential moving average (weight 1 − β) of independent values.
+    """
+    first = np.asarray(losses[:START_POINTS], dtype=np.float64)
+    return float(first.mean()), float(first.std() * math.sqrt((1 - smoothing) / (1 + smoothing)))
+
+
+def plateau_end(smoothed: np.ndarray, start_level: float, noise: float) -> int | None:
+    """The last index on the initial plateau, from where the descent (and its valley) is searched.
+
+    ``smoothed`` runs up to the minimum; a point is on the plateau when
+    smoothed ≥ start level − max(3σ, ¼ · (start level − min(smoothed))).
+    None when no point is below: the loss never left the plateau, so there is
+    no descent and no valley.
+    """
+    smoothed = np.asarray(smoothed, dtype=np.float64)
+    on_plateau = smoothed >= start_level - max(3 * noise, PLATEAU_FRACTION * (start_level - smoothed.min()))
+    if on_plateau.all():
+        return None
+    return int(np.flatnonzero(on_plateau)[-1]) if on_plateau.any() else 0
+
+
+def stopped_changing(losses: np.ndarray, smoothed: np.ndarray, start_level: float, noise: float, window: int,
+                     flat_tolerance: float = FLAT_TOLERANCE) -> bool:
+    """Whether the loss has undone its descent and sits flat: a blow-up that leaves no NaN.
+
+    All of, for the batch losses and smoothed losses so far (the last ones are
+    the current), with the minimum of the smoothed loss searched after the
+    first ``START_POINTS``, as for the suggestion:
+
+    - there was a descent: the minimum < start level − max(3σ, 1 % of the start level);
+    - the minimum is at least ``window`` updates old (no progress since, while the rate kept growing);
+    - the last ``window`` batch losses are back on the plateau or above: their mean ≥ start level − 3σ;
+    - and flat: the means of the window's two halves differ by at most ``flat_tolerance`` of their mean.
+
+    The batch losses, not the smoothed ones, are tested for the return and
+    the flatness: the moving average lags them by about 1/(1 − β) = 50 updates.
+    """
+    losses, smoothed = np.asarray(losses, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
+    if not (math.isfinite(start_level) and len(smoothed) > START_POINTS + window):
+        return False
+    best_index = START_POINTS + int(np.argmin(smoothed[START_POINTS:]))
+    fell = smoothed[best_index] < start_level - max(3 * noise, 0.01 * abs(start_level))
+    stale = len(smoothed) - 1 - best_index >= window
+    recent = losses[-window:]
+    level = recent.mean()
+    back = level >= start_level - 3 * noise
+    half = window // 2
+    flat = abs(recent[half:].mean() - recent[:half].mean()) <= flat_tolerance * abs(level)
+    return bool(fell and stale and back and flat)
 
 
 def valley_lr(lrs: np.ndarray, smoothed: np.ndarray) -> float:

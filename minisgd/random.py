@@ -69,10 +69,12 @@ def get_state() -> np.ndarray:
 
 
 def set_state(words: np.ndarray) -> None:
-    """Restore a state returned by :func:`get_state`."""
-    words = [int(w) for w in np.asarray(words, dtype=np.uint64)]
-    if len(words) != 6:
-        raise ValueError(f"random state must hold 6 numbers; got {len(words)}")
+    """Restore a state returned by :func:`get_state` (six unsigned integers; ValueError for anything else)."""
+    array = np.asarray(words)
+    if array.shape != (6,) or array.dtype.kind not in "ui" or (array.dtype.kind == "i" and array.min() < 0):
+        raise ValueError(f"random state must be 6 unsigned integers; got an array of {array.dtype} with shape "
+                         f"{array.shape}")
+    words = [int(w) for w in array]
     bit_generator = np.random.PCG64()
     bit_generator.state = {
         "bit_generator": "PCG64",

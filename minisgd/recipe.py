@@ -1,7 +1,9 @@
-"""The training recipe: data, model, schedule and optimizer from plain settings, and a run that resumes exactly.
+"""The training recipe: data, model, schedule and optimizer from plain settings, and the settings of a run.
 
-``python -m minisgd train`` and the lectures both use these functions; each takes
-plain arguments and raises ``ValueError`` naming the argument for a bad value.
+``python -m minisgd train``, the lectures and the exercises all use these
+builders; each takes plain arguments and raises ``ValueError`` naming the
+argument for a bad value. A run built from them, with its folder, checkpoints
+and exact resume, is in :mod:`minisgd.runs`.
 
 Building blocks::
 
@@ -16,41 +18,16 @@ Schedule times are in **epochs** (``step_size``, ``milestones``, ``t0``); they a
 turned into optimizer updates with ``steps_per_epoch``, so the schedule moves
 every mini-batch. ``warmup_steps`` counts updates.
 
-A whole run, with a checkpoint after every epoch::
-
-    run = start_run(RunConfig(schedule="sgdr", snapshots=True, epochs=3), "runs/sgdr")
-    result = train_run(run)              # result.test_acc, result.snapshot_test_acc
-    run = resume_run("runs/sgdr")        # after an interruption: continues bit for bit
-    result = train_run(run)
-
-What a run folder holds, and why a resumed run ends exactly where an
-uninterrupted one ends: ``checkpoint.npz`` (written atomically after every
-epoch) carries the model, the optimizer (momentum buffers and update count t,
-which fixes every schedule that is a function of t), the state of
-``ReduceLROnPlateau``, minisgd's random generator, the history, the snapshot
-ensemble's members taken so far, the SWA average (``swa/``: its weights and
-the number of models in it), and the run's settings (:class:`RunConfig`).
-The data loader's order and augmentation depend only on its seed and the epoch.
-An interruption mid-epoch loses that epoch's partial work only: the resumed run
-repeats it from the same state, drawing the same batches.
-
-The schedule's horizon is part of the run. A schedule whose shape depends on
-the number of epochs (``cosine``, ``linear``, ``polynomial``, ``snapshot``,
-``cyclic``, ``one-cycle``) is rebuilt for the saved number of epochs, and
-resuming with another ``epochs`` is refused: stretching it would make the rate
-jump in the middle of the run. A schedule without a horizon (``constant``,
-``step``, ``multistep``, ``exponential``, ``inverse-time``, ``inverse-sqrt``,
-``sgdr``, ``reduce-on-plateau``) continues unchanged for as many epochs as asked.
+:class:`RunConfig` holds every setting of a training run as plain values (what
+a checkpoint stores), and :func:`check_config` checks them all before any data
+is loaded.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,9 +44,6 @@ CYCLIC_SCHEDULES = ("sgdr", "snapshot", "cyclic")
 MODELS = ("lenet", "small-vgg")
 DATASETS = ("synthetic", "cifar10")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
-
-CHECKPOINT, HISTORY, CURVES = "checkpoint.npz", "history.json", "curves.png"
-RUN_FILES = (CHECKPOINT, HISTORY, CURVES)
 
 
 # ------------------------------------------------------------------ data
@@ -101,6 +75,8 @@ def load_datasets(
             checks.integer(where, name, value, low=1)
     checks.integer(where, "seed", seed, low=0)
     if dataset == "synthetic":
+        for name, count in (("train_size", train_size or 10_000), ("test_size", test_size or 2_000)):
+            _check_fits_in_memory(where, name, count)
         train = data.SyntheticShapes(train=True, n_samples=train_size or 10_000, seed=seed)
         test = data.SyntheticShapes(train=False, n_samples=test_size or 2_000, seed=seed)
         return train, test
@@ -109,7 +85,39 @@ def load_datasets(
         test = data.CIFAR10(data_dir, train=False)
     except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
         raise ValueError(" ".join(str(error).split())) from None  # one line, whatever the message's layout
+    except OSError as error:  # a folder name too long, a parent that is a file, a read-only place
+        raise ValueError(f"data_dir: cannot use {str(data_dir)[:120]} for CIFAR-10: "
+                         f"{error.strerror or error}") from None
     return _first(train, train_size), _first(test, test_size)
+
+
+# Peak memory while drawing a synthetic image and normalising it: 35 kB measured (20 000 images), rounded up.
+SYNTHETIC_BYTES_PER_IMAGE = 40_000
+
+
+def _check_fits_in_memory(where: str, name: str, count: int) -> None:
+    """ValueError before allocating, if drawing ``count`` synthetic images needs more memory than is free."""
+    available = available_memory()
+    needed = count * SYNTHETIC_BYTES_PER_IMAGE
+    if available is not None and needed > available:
+        checks.fail(where, name, f"at most {available // SYNTHETIC_BYTES_PER_IMAGE:,} here (each synthetic image "
+                                 f"needs about {SYNTHETIC_BYTES_PER_IMAGE // 1000} kB while it is drawn, and "
+                                 f"{available / 1e9:.1f} GB of memory is free)", count)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (Linux: MemAvailable; else free physical pages), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _first(dataset: Any, count: int | None) -> Any:
@@ -118,11 +126,40 @@ def _first(dataset: Any, count: int | None) -> Any:
     if count is None:
         return dataset
     first = ArrayDataset(dataset.data[:count], np.asarray(dataset.targets)[:count], getattr(dataset, "classes", None))
-    for name in ("folder", "files", "missing"):  # where a CIFAR-10 cut came from
+    for name in ("folder", "files", "missing", "md5_differs"):  # where a CIFAR-10 cut came from
         if hasattr(dataset, name):
             setattr(first, name, getattr(dataset, name))
     first.total = len(dataset)
     return first
+
+
+def hold_out_validation(train_set: Any, val_size: int, *, seed: int = 0) -> tuple[Any, Any]:
+    """(train, validation): ``val_size`` training images set aside at random, the rest kept for training.
+
+    Choices made on held-out data (the best epoch, the rate, "train longer?")
+    must never look at the test set, or its number stops measuring
+    generalisation: select on the validation split, report on the test split.
+    The validation images are a random sample drawn with ``seed`` (the same
+    for the same seed and data); the training images keep their order.
+    ``val_size`` must leave at least one training image.
+    """
+    from minisgd.data import ArrayDataset
+
+    where = "hold_out_validation"
+    checks.integer(where, "val_size", val_size, low=1, high=len(train_set) - 1)
+    checks.integer(where, "seed", seed, low=0)
+    chosen = np.random.default_rng(seed).permutation(len(train_set))[:val_size]
+    is_val = np.zeros(len(train_set), dtype=bool)
+    is_val[chosen] = True
+    targets = np.asarray(train_set.targets)
+    classes = getattr(train_set, "classes", None)
+    kept = ArrayDataset(train_set.data[~is_val], targets[~is_val], classes)
+    val = ArrayDataset(train_set.data[is_val], targets[is_val], classes)
+    for part in (kept, val):
+        for name in ("folder", "files", "missing", "md5_differs"):  # where a CIFAR-10 split came from
+            if hasattr(train_set, name):
+                setattr(part, name, getattr(train_set, name))
+    return kept, val
 
 
 def build_loaders(
@@ -201,10 +238,12 @@ def build_schedule(
       ``cyclic``: from ``min_lr`` (default lr/10) up to lr and back, 8 half-cycles over T
       (``cyclic_mode``; exp_range's ``gamma`` per update, default 0.99994);
       ``one-cycle``: PyTorch's OneCycleLR peaking at lr;
-    - ``reduce-on-plateau``: ×``factor`` when the test loss has not improved for
-      more than ``patience`` epochs; the returned object is a
+    - ``reduce-on-plateau``: ×``factor`` when the held-out loss has not improved
+      for more than ``patience`` epochs; the returned object is a
       :class:`~minisgd.plateau.ReduceLROnPlateau` (reachable as ``schedule.plateau``
-      when a warm-up wraps it) whose ``step(test_loss)`` is called after each epoch.
+      when a warm-up wraps it) whose ``step(loss)`` is called after each epoch
+      (a run steps it with the validation loss when it has ``val_size``, else
+      with the test loss).
 
     ``warmup_steps > 0`` puts a linear warm-up of that many updates in front of
     any schedule (for inverse-sqrt it is the schedule's own warm-up).
@@ -238,6 +277,9 @@ def build_schedule(
     if min_lr > lr and name in ("linear", "polynomial", "cosine", "sgdr", "cyclic"):
         checks.fail(where, "min_lr", f"<= lr ({lr:g})", min_lr)
     total = epochs * steps
+    if total > 2**53:  # every update count t must be exact in float64
+        checks.fail(where, "epochs", f"at most {2**53 // steps:,} with {steps} updates per epoch (update counts "
+                                     "beyond 2**53 are not exact in float64)", epochs)
 
     if name == "constant":
         schedule = schedules.constant(lr)
@@ -271,12 +313,30 @@ def build_schedule(
         schedule = schedules.one_cycle(lr, total_steps=total)
     else:  # reduce-on-plateau
         schedule = ReduceLROnPlateau(lr, factor=factor, patience=patience, min_lr=min_lr)
+    if name in ("exponential", "cyclic") and gamma is not None and gamma > 1:
+        _check_rates_stay_finite(name, schedule, total)
     if warmup_steps > 0:
         plateau = schedule if isinstance(schedule, ReduceLROnPlateau) else None
         schedule = schedules.warmup(schedule, warmup_steps=warmup_steps)
         if plateau is not None:
             schedule.plateau = plateau
     return schedule
+
+
+def _check_rates_stay_finite(name: str, schedule: Any, total: int) -> None:
+    """ValueError naming gamma if a growing schedule (gamma > 1) overflows within the run's ``total`` updates.
+
+    Its rate grows with t, so the times checked are every update of a run of up to a million, else a
+    million evenly spaced ones and the last.
+    """
+    times = np.arange(total, dtype=np.float64) if total <= 10**6 else np.linspace(0, total - 1, 10**6)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rates = np.asarray(schedule(times), dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(rates))
+    if bad.size:
+        raise ValueError(f"gamma: with schedule {name}, a gamma > 1 makes the rate grow until it overflows "
+                         f"(lr(t) = {rates[bad[0]]} at update {int(times[bad[0]])} of {total}); choose a "
+                         f"gamma <= 1 or a shorter run")
 
 
 def default_milestones(epochs: int) -> list[int]:
@@ -377,7 +437,20 @@ def build_optimizer(
     return classes[name](params, **options)
 
 
-# ------------------------------------------------------------------- runs
+# ---------------------------------------------------------------- device
+def resolve_device(device: str | None = None) -> str:
+    """``device``, or the default one ($MINISGD_DEVICE or cpu), checked to be usable (ValueError if not)."""
+    from minisgd import backend
+
+    device = device or backend.default_device()
+    try:
+        backend.array_module(device)
+    except backend.DeviceError as error:
+        raise ValueError(f"device {device}: {error}") from None
+    return device
+
+
+# --------------------------------------------------------------- settings
 @dataclass
 class RunConfig:
     """Every setting of a training run, as plain values (what the checkpoint stores to resume it).
@@ -389,7 +462,14 @@ class RunConfig:
     left None take the optimizer's default (:data:`OPTIMIZER_DEFAULTS`);
     :func:`check_config` writes them in. ``clip_grad_norm`` clips the gradients'
     total 2-norm before every update. ``swa_start`` (epochs) turns on stochastic
-    weight averaging: see :func:`swa_settings`.
+    weight averaging: see :func:`swa_settings`. ``val_size`` holds that many of
+    the (first ``train_size``) training images out for validation
+    (:func:`hold_out_validation`, drawn with ``seed``): the run is scored on
+    them after every epoch, ``reduce-on-plateau`` steps on their loss, and the
+    test set is scored once, at the end. ``data_parallel`` trains on the
+    K processes ``mpiexec`` started (``sync``, ``ring``, ``local-sgd`` every
+    ``sync_every`` updates, ``async``; :mod:`minisgd.distributed`), with
+    ``batch_size`` the global batch.
     """
 
     dataset: str = "synthetic"
@@ -397,6 +477,7 @@ class RunConfig:
     download: bool = False
     train_size: int | None = None
     test_size: int | None = None
+    val_size: int | None = None  # training images held out for validation (hold_out_validation), None: none
     augment: bool = False
     model: str = "lenet"
     batch_norm: bool = False
@@ -434,6 +515,8 @@ class RunConfig:
     snapshots: bool = False
     swa_start: int | None = None
     swa_lr: float | None = None
+    data_parallel: str | None = None  # None: one process; else a mode of minisgd.distributed.MODES
+    sync_every: int = 1  # local-sgd: average the weights every H updates
 
     def optimizer_settings(self) -> dict[str, Any]:
         """The hyper-parameters of :func:`build_optimizer` (all but lr and no_decay_bias_bn)."""
@@ -456,9 +539,12 @@ def check_config(config: RunConfig) -> RunConfig:
     where = "RunConfig"
     checks.choice(where, "dataset", config.dataset, DATASETS)
     checks.choice(where, "model", config.model, MODELS)
-    for name in ("train_size", "test_size"):
+    for name in ("train_size", "test_size", "val_size"):
         if getattr(config, name) is not None:
             checks.integer(where, name, getattr(config, name), low=1)
+    if config.val_size is not None and config.train_size is not None and config.val_size >= config.train_size:
+        raise ValueError(f"val_size must be below train_size ({config.train_size}), to leave images to train on; "
+                         f"got {config.val_size}")
     checks.integer(where, "batch_size", config.batch_size, low=1)
     checks.integer(where, "seed", config.seed, low=0)
     if config.model == "lenet" and config.batch_norm:
@@ -473,6 +559,16 @@ def check_config(config: RunConfig) -> RunConfig:
         checks.fail("", "snapshots", "used with a schedule with cycles (" + ", ".join(CYCLIC_SCHEDULES) + ")",
                     config.schedule)
     swa_settings(config)
+    if config.data_parallel is not None:
+        from minisgd.distributed import MODES
+
+        checks.choice(where, "data_parallel", config.data_parallel, MODES)
+        if config.data_parallel == "async" and (config.snapshots or config.swa_start is not None
+                                                or config.val_size is not None):
+            raise ValueError("data_parallel async cannot be combined with snapshots, swa_start or val_size (the "
+                             "parameter server applies the updates and scores the test set); use sync, ring or "
+                             "local-sgd")
+    checks.integer(where, "sync_every", config.sync_every, low=1)
     if config.schedule == "multistep" and config.milestones is None:
         config = RunConfig(**{**asdict(config), "milestones": default_milestones(config.epochs)})
     if config.swa_start is not None and config.swa_lr is None:
@@ -510,303 +606,3 @@ def swa_settings(config: RunConfig) -> tuple[int, float] | None:
                          "at swa_lr, so there are no cycles to take snapshots from; use one or the other")
     swa_lr = config.swa_lr if config.swa_lr is not None else config.lr / 5
     return start, checks.number(where, "swa_lr", swa_lr, low=0)
-
-
-@dataclass
-class Run:
-    """A training run ready to train: its settings, folder, data, model, optimizer and progress so far.
-
-    ``snapshots`` holds the snapshot ensemble's members taken so far (weights
-    as NumPy arrays) and ``snapshot_steps`` the update counts at which the
-    next ones are taken. ``swa_model`` is the running weight average
-    (an ``AveragedModel``) of a run with ``swa_start``, else None. ``saved_epoch`` is the epoch of the newest checkpoint
-    on disk (None before the first one).
-    """
-
-    config: RunConfig
-    out: Path
-    device: str
-    train_set: Any
-    test_set: Any
-    train_loader: Any
-    test_loader: Any
-    model: Any
-    schedule: Any
-    optimizer: Any
-    history: Any
-    start_epoch: int = 0
-    snapshots: list[dict[str, np.ndarray]] = field(default_factory=list)
-    snapshot_steps: list[int] = field(default_factory=list)
-    saved_epoch: int | None = None
-    swa_model: Any = None
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_loader)
-
-
-@dataclass
-class RunResult:
-    """How a run ended: ``history`` (with the final test_acc/test_loss), the snapshot
-    ensemble's accuracy and size, the files written, and ``stopped`` (why a diverging
-    run stopped, else None)."""
-
-    history: Any
-    snapshot_test_acc: float | None
-    snapshot_count: int
-    saved: list[Path]
-    stopped: str | None
-    saved_epoch: int | None
-    seconds: float
-
-    @property
-    def test_acc(self) -> float | None:
-        return self.history.last("test_acc")
-
-    @property
-    def test_loss(self) -> float | None:
-        return self.history.last("test_loss")
-
-    @property
-    def swa_test_acc(self) -> float | None:
-        """The SWA average's test accuracy (a run with ``swa_start``), else None."""
-        return self.history.swa_test_acc
-
-    @property
-    def swa_test_loss(self) -> float | None:
-        return self.history.swa_test_loss
-
-
-def default_out(config: RunConfig, root: str | os.PathLike = "runs") -> Path:
-    """``runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>``, with a suffix if that folder already exists."""
-    stem = Path(root) / f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out, n = stem, 1
-    while out.exists():
-        n += 1
-        out = stem.with_name(f"{stem.name}-{n}")
-    return out
-
-
-def check_out_folder(out: str | os.PathLike) -> Path:
-    """``out`` as a Path, if a new run may write there: not a file, and holding no earlier run."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        checks.fail("", "out", "a folder for the run's files", f"{out} (an existing file)")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
-    if existing:
-        raise ValueError(
-            f"out: {out} already holds a run ({', '.join(existing)}); choose another folder, "
-            f"or continue that run by resuming {out}"
-        )
-    return out
-
-
-def resolve_device(device: str | None = None) -> str:
-    """``device``, or the default one ($MINISGD_DEVICE or cpu), checked to be usable (ValueError if not)."""
-    from minisgd import backend
-
-    device = device or backend.default_device()
-    try:
-        backend.array_module(device)
-    except backend.DeviceError as error:
-        raise ValueError(f"device {device}: {error}") from None
-    return device
-
-
-def _build(config: RunConfig, out: Path) -> Run:
-    from minisgd import random
-    from minisgd.train import History
-
-    device = resolve_device(config.device)
-    random.manual_seed(config.seed)
-    train_set, test_set = load_datasets(config.dataset, data_dir=config.data_dir, download=config.download,
-                                        train_size=config.train_size, test_size=config.test_size, seed=config.seed)
-    train_loader, test_loader = build_loaders(train_set, test_set, batch_size=config.batch_size,
-                                              augment=config.augment, seed=config.seed, device=device)
-    model = build_model(config.model, batch_norm=config.batch_norm).to(device)
-    steps_per_epoch = len(train_loader)
-    schedule = build_schedule(**config.schedule_settings(), steps_per_epoch=steps_per_epoch)
-    swa = swa_settings(config)
-    if swa is not None:
-        from minisgd.optim.swa_utils import swa_schedule
-
-        schedule = swa_schedule(schedule, swa[0] * steps_per_epoch, swa_lr=swa[1], anneal_steps=steps_per_epoch)
-    optimizer = build_optimizer(model, config.optimizer, lr=schedule, no_decay_bias_bn=config.no_decay_bias_bn,
-                                **config.optimizer_settings())
-    run = Run(config, out, device, train_set, test_set, train_loader, test_loader, model, schedule, optimizer,
-              History())
-    if swa is not None:
-        from minisgd.optim.swa_utils import AveragedModel
-
-        run.swa_model = AveragedModel(model)
-    if config.snapshots:
-        from minisgd.ensemble import cycle_ends
-
-        run.snapshot_steps = cycle_ends(schedule, config.epochs * steps_per_epoch)
-        if not run.snapshot_steps:
-            raise ValueError(
-                f"snapshots: no cycle of schedule {config.schedule} ends within {config.epochs} epochs; "
-                "train longer or use shorter cycles"
-            )
-    return run
-
-
-def start_run(config: RunConfig, out: str | os.PathLike | None = None) -> Run:
-    """Check ``config`` and the folder ``out`` (default: :func:`default_out`), load the data, build everything.
-
-    Nothing is written until the first epoch ends.
-    """
-    config = check_config(config)
-    out = check_out_folder(out if out is not None else default_out(config))
-    return _build(config, out)
-
-
-def find_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint of a run: ``path`` itself, or ``path/checkpoint.npz`` for a run folder."""
-    path = Path(path)
-    if path.is_dir():
-        return path / CHECKPOINT
-    return path
-
-
-def resume_run(path: str | os.PathLike, *, epochs: int | None = None) -> Run:
-    """Rebuild a run from its folder (or its ``checkpoint.npz``) exactly as it stood after its last epoch.
-
-    ``epochs`` (default: the saved number) may differ from the saved one only
-    for a schedule without a horizon (see the module docstring); otherwise
-    ValueError explains why. Temporary files left in the folder by a save that
-    was killed are removed. Raises ValueError for a file that is not a minisgd
-    checkpoint (it is never unpickled).
-    """
-    from minisgd import checkpoint
-    from minisgd.atomic import remove_temporaries
-    from minisgd.train import History
-
-    path = find_checkpoint(path)
-    try:
-        saved = checkpoint.load_checkpoint(path)
-    except checkpoint.CheckpointError as error:
-        raise ValueError(str(error)) from None
-    known = {f.name for f in fields(RunConfig)}
-    settings = saved["meta"].get("config")
-    if not isinstance(settings, dict) or not set(settings) <= known:
-        raise ValueError(f"{path} is a checkpoint without a run's settings (not written by a minisgd run)")
-    config = RunConfig(**settings)
-    done = saved["epoch"]
-    if epochs is not None and epochs != config.epochs:
-        epochs = checks.integer("resume_run", "epochs", epochs, low=1)
-        if epochs < done:
-            raise ValueError(f"epochs must be >= {done}: the run has already trained {done} epochs; got {epochs}")
-        if config.schedule in HORIZON_SCHEDULES:
-            raise ValueError(
-                f"epochs: this run's {config.schedule} schedule was built for {config.epochs} epochs and its "
-                f"shape depends on that horizon; resuming continues the same schedule, so the run ends at epoch "
-                f"{config.epochs} (start a new run to train for {epochs}); got {epochs}"
-            )
-        config = RunConfig(**{**asdict(config), "epochs": epochs})
-    remove_temporaries(path.parent)
-    run = _build(config, path.parent)
-    try:
-        checkpoint.restore(saved, model=run.model, optimizer=run.optimizer)
-        plateau = plateau_of(run.schedule)
-        if plateau is not None:
-            plateau.load_state_dict(saved["sections"]["plateau"])
-        if run.swa_model is not None:
-            run.swa_model.load_state_dict(saved["sections"]["swa"])
-    except (checkpoint.CheckpointError, KeyError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from None
-    run.history = History.from_dict(saved["history"])
-    run.start_epoch = run.saved_epoch = done
-    run.train_loader.set_epoch(done)
-    count = int(saved["meta"].get("snapshots", 0))
-    run.snapshots = [saved["sections"][f"snapshot.{k}"] for k in range(count)]
-    return run
-
-
-def _save_checkpoint(run: Run, epoch: int) -> None:
-    from minisgd import checkpoint
-
-    sections = {f"snapshot.{k}": weights for k, weights in enumerate(run.snapshots)}
-    plateau = plateau_of(run.schedule)
-    if plateau is not None:
-        sections["plateau"] = plateau.state_dict()
-    if run.swa_model is not None:
-        sections["swa"] = run.swa_model.state_dict()
-    meta = {"config": asdict(run.config), "device": run.device, "snapshots": len(run.snapshots)}
-    checkpoint.save_checkpoint(run.out / CHECKPOINT, model=run.model, optimizer=run.optimizer, epoch=epoch,
-                               history=run.history.to_dict(), meta=meta, sections=sections)
-    run.saved_epoch = epoch
-
-
-def train_run(
-    run: Run,
-    *,
-    progress: bool = True,
-    log: Callable[[str], None] | None = print,
-) -> RunResult:
-    """Train ``run`` from where it stands to ``run.config.epochs``; save, score and plot it.
-
-    After every epoch: fold the weights into the SWA average (epochs after
-    ``swa_start``), step ReduceLROnPlateau with the test loss, then write
-    ``checkpoint.npz`` atomically. At the end: the snapshot ensemble's test
-    accuracy, the SWA average's (after ``update_bn``), ``history.json`` and ``curves.png``. A run whose loss diverges
-    stops there (``result.stopped`` says where and why) and keeps the last good
-    checkpoint; its history and curves are still written. ``progress`` shows
-    progress bars; ``log`` receives one line per epoch (None: silent).
-    NumPy's overflow warnings are silenced: a divergence is reported once, by
-    the history.
-    """
-    from minisgd.backend import to_numpy
-    from minisgd.plots import plot_history
-    from minisgd.train import fit
-
-    config, model = run.config, run.model
-    snapshot_steps = set(run.snapshot_steps)
-    run.out.mkdir(parents=True, exist_ok=True)
-
-    def on_step_end(t: int) -> None:
-        if t in snapshot_steps:  # a resumed run restarts at an epoch's start: each t comes once
-            run.snapshots.append({k: np.array(to_numpy(v), copy=True) for k, v in model.state_dict().items()})
-
-    def on_epoch_end(epoch: int, history: Any) -> None:
-        if run.swa_model is not None and epoch > config.swa_start:
-            run.swa_model.update_parameters(model)
-        plateau = plateau_of(run.schedule)
-        if plateau is not None:
-            plateau.step(history.last("test_loss"))
-        _save_checkpoint(run, epoch)
-
-    started = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if run.start_epoch < config.epochs:
-            run.history = fit(model, run.train_loader, run.optimizer, epochs=config.epochs,
-                              test_loader=run.test_loader, history=run.history, start_epoch=run.start_epoch,
-                              on_epoch_end=on_epoch_end, on_step_end=on_step_end if snapshot_steps else None,
-                              clip_grad_norm=config.clip_grad_norm, progress=progress, log=log)
-        history = run.history
-        snapshot_acc = None
-        if run.snapshots and history.stopped is None:
-            snapshot_acc = snapshot_accuracy(model, run.snapshots, run.test_loader)
-            history.snapshot_test_acc = snapshot_acc
-        if run.swa_model is not None and int(run.swa_model.n_averaged) > 0 and history.stopped is None:
-            from minisgd.optim.swa_utils import update_bn
-            from minisgd.train import evaluate
-
-            update_bn(run.train_loader, run.swa_model)
-            scores = evaluate(run.swa_model, run.test_loader)
-            history.swa_test_acc, history.swa_test_loss = scores["acc"], scores["loss"]
-    from minisgd.atomic import write_text
-
-    write_text(run.out / HISTORY, json.dumps(history.to_dict(), indent=1))
-    title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
-    plot_history(history, run.out / CURVES, title=title)
-    saved = [run.out / name for name in RUN_FILES if (run.out / name).exists()]
-    return RunResult(history, snapshot_acc, len(run.snapshots), saved, history.stopped, run.saved_epoch,
-                     time.perf_counter() - started)
-
-
-def snapshot_accuracy(model: Any, snapshots: list[dict[str, np.ndarray]], test_loader: Any) -> float:
-    """Test accuracy of the ensemble of ``snapshots`` (weights of ``model``), averaging softmax outputs."""
-    from minisgd.ensemble import SnapshotEnsemble
-
-    return SnapshotEnsemble(model, snapshots).accuracy(test_loader)

@@ -274,12 +274,15 @@ def sgdr(lr: float, t0: int, t_mult: int = 1, min_lr: float = 0.0, decay: float 
     Cycle i (i = 0, 1, 2, …) lasts T_i = T₀ · T_mult^i updates and starts at
     t_i = T₀ (1 + T_mult + … + T_mult^(i−1)). Inside it, T_cur = t − t_i and
 
-        f(t) = decay^i · (η_min + ½ (η₀ − η_min) (1 + cos(π T_cur / T_i))).
+        f(t) = η_min + decay^i · ½ (η₀ − η_min) (1 + cos(π T_cur / T_i)).
 
     With ``decay = 1`` this is PyTorch ``CosineAnnealingWarmRestarts(T_0=t0,
     T_mult=t_mult, eta_min=min_lr)``. ``decay`` is Keras's ``m_mul``: it scales
-    cycle i by decay^i, its floor included, exactly as Keras
-    ``CosineDecayRestarts(lr, t0, t_mul=t_mult, m_mul=decay, alpha=min_lr/lr)``.
+    the height of cycle i above the floor by decay^i and leaves the floor η_min
+    where it is, as Keras ``CosineDecayRestarts(lr, t0, t_mul=t_mult,
+    m_mul=decay, alpha=min_lr/lr)`` does: Keras computes
+    η₀ · ((1 − α) · ½ decay^i (1 + cos(π T_cur / T_i)) + α), which is f(t)
+    with α = η_min / η₀ (for lr = 0 the floor is 0, as min_lr <= lr).
 
     The cycle i holding t is found with a loop over whole-number cycle starts,
     never with a floating logarithm: log-based code puts t = 121 (T₀ = 1,
@@ -294,8 +297,7 @@ def sgdr(lr: float, t0: int, t_mult: int = 1, min_lr: float = 0.0, decay: float 
 
     def formula(t):
         cycle, t_cur, cycle_length = _restart_cycle(t, t0, t_mult)
-        cosine_part = min_lr + 0.5 * (lr - min_lr) * (1.0 + np.cos(np.pi * t_cur / cycle_length))
-        return decay**cycle * cosine_part
+        return min_lr + decay**cycle * 0.5 * (lr - min_lr) * (1.0 + np.cos(np.pi * t_cur / cycle_length))
 
     return Schedule(
         formula,
@@ -411,8 +413,10 @@ def cyclic(
         elif mode == "triangular2":
             scale = 1.0 / 2.0 ** (cycle - 1.0)
         else:  # "exp_range"
-            scale = gamma**t
-        return np.maximum(0.0, 1.0 - x) * scale
+            with np.errstate(over="ignore"):
+                scale = gamma**t  # may overflow to inf for gamma > 1; a height of 0 still gives 0, not NaN
+        height = np.maximum(0.0, 1.0 - x)
+        return np.where(height > 0, height * scale, 0.0)
 
     described = f"base_lr={base_lr!r}, max_lr={max_lr!r}, step_size={step_size}, mode={mode!r}" + (
         f", gamma={gamma!r}" if mode == "exp_range" else ""

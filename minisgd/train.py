@@ -19,16 +19,29 @@ and the last finite loss (a diverging learning rate is a lesson, not a crash).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-from tqdm.auto import tqdm
-
 from minisgd.backend import synchronize
 from minisgd.nn.utils import clip_grad_norm_
 from minisgd.tensor import Tensor, no_grad
+
+
+def progress_bar_class() -> Any:
+    """tqdm's bar: the notebook widget when ipywidgets is installed, else the text bar (in a notebook too).
+
+    ``tqdm.auto`` picks the widget in every notebook and, without ipywidgets,
+    prints "TqdmWarning: IProgress not found" under the cell; the text bar
+    works everywhere.
+    """
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
 
 
 @dataclass
@@ -104,6 +117,7 @@ def fit(
     epochs: int,
     loss_fn: Callable | None = None,
     test_loader: Any = None,
+    val_loader: Any = None,
     history: History | None = None,
     start_epoch: int = 0,
     on_epoch_end: Callable[[int, History], None] | None = None,
@@ -111,6 +125,7 @@ def fit(
     clip_grad_norm: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    workers: Any = None,
 ) -> History:
     """Train ``model`` for epochs ``start_epoch + 1 … epochs`` and return the history.
 
@@ -118,17 +133,25 @@ def fit(
     update count. ``on_epoch_end(epoch, history)`` runs after each epoch (the
     command line saves checkpoints there); ``on_step_end(t)`` after each update
     with the number of updates done so far (snapshot ensembles use it).
+    After each epoch the model is scored on ``val_loader`` (``val_loss``,
+    ``val_acc`` in the epoch's record) and ``test_loader`` (``test_loss``,
+    ``test_acc``), each when given.
     ``clip_grad_norm``: rescale the gradients between ``backward()`` and
     ``step()`` so that their total 2-norm is at most this
     (:func:`minisgd.nn.utils.clip_grad_norm_`).
     ``progress=False`` hides the progress bars. ``log`` receives a one-line
     summary of each epoch and the divergence message (default: written under
     the progress bars when they are shown, else nothing).
+    ``workers`` (a :class:`minisgd.distributed.Workers`) trains on K processes:
+    its ``backward`` replaces ``loss.backward()`` and combines the workers'
+    gradients and losses, ``after_step`` runs after each update (local SGD
+    averages the weights there) and ``evaluate`` gives rank 0's test scores.
     """
     if epochs < 1:
         raise ValueError(f"fit: epochs must be >= 1; got {epochs}")
     loss_fn = loss_fn or _default_loss()
     history = history if history is not None else History()
+    tqdm = progress_bar_class()
     if log is None and progress:
         log = tqdm.write
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -139,7 +162,11 @@ def fit(
         for x, y in bar:
             lr = optimizer.lr  # the rate this update will use
             _, loss, correct = _loss_and_correct(model, loss_fn, x, y)
-            loss_value = loss.item()
+            count = len(x)
+            if workers is None:
+                loss_value = loss.item()
+            else:  # back-propagate this worker's slice; the global batch's loss, gradient and size
+                loss_value, correct, count = workers.backward(optimizer, loss, correct, count)
             if not math.isfinite(loss_value):
                 last = next((v for v in reversed(history.step_loss) if math.isfinite(v)), None)
                 history.stopped = (
@@ -151,16 +178,19 @@ def fit(
                 if log is not None:
                     log(history.stopped)
                 return history
-            optimizer.zero_grad()
-            loss.backward()
+            if workers is None:
+                optimizer.zero_grad()
+                loss.backward()
             if clip_grad_norm is not None:
                 clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
             history.step_loss.append(loss_value)
             history.step_lr.append(float(lr))
-            loss_sum += loss_value * len(x)
+            if workers is not None:
+                workers.after_step(model, len(history.step_loss))
+            loss_sum += loss_value * count
             correct_sum += correct
-            seen += len(x)
+            seen += count
             if on_step_end is not None:
                 on_step_end(len(history.step_loss))
             bar.set_postfix(
@@ -175,18 +205,17 @@ def fit(
             "seconds": seconds,
             "images_per_second": seen / seconds if seconds > 0 else float("nan"),
         }
-        if test_loader is not None:
-            scores = evaluate(model, test_loader, loss_fn)
-            record.update(test_loss=scores["loss"], test_acc=scores["acc"])
+        for split, loader in (("val", val_loader), ("test", test_loader)):
+            if loader is not None:
+                scores = (evaluate(model, loader, loss_fn) if workers is None
+                          else workers.evaluate(model, loader, loss_fn))
+                record.update({f"{split}_loss": scores["loss"], f"{split}_acc": scores["acc"]})
         history.epochs.append(record)
         if log is not None:
             log(
                 "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.4f}".format(**record)
-                + (
-                    " test_loss={test_loss:.4f} test_acc={test_acc:.4f}".format(**record)
-                    if test_loader is not None
-                    else ""
-                )
+                + "".join(f" {split}_loss={record[f'{split}_loss']:.4f} {split}_acc={record[f'{split}_acc']:.4f}"
+                          for split in ("val", "test") if f"{split}_loss" in record)
                 + f" ({seconds:.1f}s, {record['images_per_second']:.0f} img/s)"
             )
         if on_epoch_end is not None:

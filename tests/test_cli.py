@@ -49,8 +49,8 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1; got 0"),
-        (["train", "--epochs", "0"], "argument --epochs: must be an integer >= 1; got 0"),
+        (["train", "--batch-size", "0"], "argument --batch-size: must be an integer in [1, 2147483647]; got 0"),
+        (["train", "--epochs", "0"], "argument --epochs: must be an integer in [1, 2147483647]; got 0"),
         (
             ["train", "--model", "resnet"],
             "argument --model: invalid choice: 'resnet' (choose from 'lenet', 'small-vgg')",
@@ -59,8 +59,8 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
         (["train", "--schedule", "warm"], "argument --schedule: invalid choice: 'warm'"),
         (["train", "--lr", "-1"], "argument --lr: must be a finite number >= 0; got -1"),
         (["train", "--lr", "nan"], "argument --lr: must be a finite number >= 0; got nan"),
-        (["train", "--seed", "-3"], "argument --seed: must be an integer >= 0; got -3"),
-        (["train", "--warmup-steps", "-1"], "argument --warmup-steps: must be an integer >= 0; got -1"),
+        (["train", "--seed", "-3"], "argument --seed: must be an integer in [0, 2147483647]; got -3"),
+        (["train", "--warmup-steps", "-1"], "argument --warmup-steps: must be an integer in [0, 2147483647]; got -1"),
         (["train", "--gamma", "0", "--schedule", "step"], "--gamma must be > 0; got 0.0"),
         (["train", "--gamma", "inf"], "argument --gamma: must be a finite number; got inf"),
         (["train", "--momentum", "1.5"], "--momentum must be in [0, 1); got 1.5"),
@@ -90,11 +90,11 @@ def test_the_command_trains_and_ends_with_a_machine_readable_line(tmp_path):
         (["train", "--clip-grad-norm", "0"], "--clip-grad-norm must be > 0; got 0.0"),
         (["train", "--swa-lr", "0.01"], "--swa-lr needs swa_start"),
         (["train", "--swa-start", "4", "--epochs", "4"], "--swa-start must be < epochs (4)"),
-        (["train", "--swa-start", "0"], "argument --swa-start: must be an integer >= 1; got 0"),
+        (["train", "--swa-start", "0"], "argument --swa-start: must be an integer in [1, 2147483647]; got 0"),
         (["train", "--swa-start", "1", "--schedule", "sgdr", "--snapshots"],
          "--swa-start cannot be combined with snapshots"),
         (["lr-find", "--start-lr", "1", "--end-lr", "0.1"], "--start-lr must be > 0 and below --end-lr"),
-        (["lr-find", "--steps", "1"], "argument --steps: must be an integer >= 10; got 1"),
+        (["lr-find", "--steps", "1"], "argument --steps: must be an integer in [10, 2147483647]; got 1"),
         (["lr-find", "--momentum", "1.5"], "--momentum must be in [0, 1); got 1.5"),
         (["schedules", "--schedule", "step", "--gamma", "-1"], "--gamma must be > 0; got -1.0"),
     ],
@@ -190,10 +190,10 @@ def test_resume_accepts_the_run_folder_and_continues_exactly_with_its_snapshots(
                                            atol=1e-7, err_msg=name)
             averaged = {k[len("swa/module."):]: final[k] for k in final.files if k.startswith("swa/module.")}
         # The SWA accuracy printed is the accuracy of those averaged weights (lenet: no BatchNorm to update).
-        from minisgd import recipe
+        from minisgd import runs
         from minisgd.train import evaluate
 
-        finished = recipe.resume_run(split)
+        finished = runs.resume_run(split)
         finished.model.load_state_dict(averaged)
         assert evaluate(finished.model, finished.test_loader)["acc"] == resumed["swa_test_acc"]
     with np.load(straight / "checkpoint.npz") as a, np.load(split / "checkpoint.npz") as b:
@@ -339,3 +339,106 @@ def test_clip_grad_norm_changes_the_updates_but_not_the_first_loss(capsys, tmp_p
         losses[name] = json.loads((tmp_path / name / "history.json").read_text())["step_loss"]
     assert losses["plain"][0] == losses["clipped"][0]  # computed before the first (clipped) update
     assert losses["plain"][1:] != losses["clipped"][1:]
+
+
+def test_every_default_the_help_names_is_the_one_the_command_uses():
+    """`--help`'s "(default: X)" for a single number agrees with the parser (schedules draws step 10, t0 2)."""
+    import argparse
+    import re
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    checked = 0
+    for name, command in commands.items():
+        for action in command._actions:
+            match = re.search(r"\(default: ([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\)$", action.help or "")
+            if match and isinstance(action.default, (int, float)) and not isinstance(action.default, bool):
+                assert float(match.group(1)) == action.default, f"{name} {action.option_strings}"
+                checked += 1
+    assert checked >= 20
+    assert commands["schedules"].parse_args([]).step_size == 10 and commands["schedules"].parse_args([]).t0 == 2
+    assert "(default: 10)" in commands["schedules"].format_help().replace("\n", " ").split("--step-size", 1)[1]
+
+
+# ---------------------------------------------------------------- issue 19: each traceback, now one line
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "9" * 400], "argument --epochs: must be an integer in [1, 2147483647]; got 99999"),
+        (["train", "--batch-size", str(2**1023)], "argument --batch-size: must be an integer in [1, 2147483647]"),
+        (["train", "--seed", "١٢"], "argument --seed: must be an integer in [0, 2147483647] (plain ASCII digits"),
+        (["train", "--schedule", "step", "--step-size", "9" * 30], "argument --step-size: must be an integer in"),
+        (["train", "--schedule", "sgdr", "--t0", "9" * 30], "argument --t0: must be an integer in [1, 2147483647]"),
+        (["train", "--schedule", "multistep", "--milestones", "1", "9" * 30], "argument --milestones: must be an"),
+        (["train", "--train-size", "2147483647"], "--train-size must be at most "),
+        (["train", "--schedule", "exponential", "--gamma", "1e300"],
+         "--gamma: with schedule exponential, a gamma > 1 makes the rate grow until it overflows"),
+        (["train", "--schedule", "cyclic", "--cyclic-mode", "exp_range", "--gamma", "1e300"],
+         "--gamma: with schedule cyclic, a gamma > 1 makes the rate grow until it overflows"),
+        (["schedules", "--schedule", "exponential", "--gamma", "1e300"], "--gamma: with schedule exponential"),
+        (["schedules", "--epochs", "9" * 12], "argument --epochs: must be an integer in [1, 2147483647]"),
+        (["schedules", "--epochs", "2000", "--steps-per-epoch", "1000"],
+         "--epochs × --steps-per-epoch must be <= 1,000,000"),
+        (["lr-find", "--start-lr", "5e-324", "--end-lr", "1e308"],
+         "--start-lr: --end-lr / --start-lr must be <= 1e+30"),
+        (["lr-find", "--end-lr", "1e-6"], "--end-lr must be above --start-lr (1e-05); got 1e-06"),
+        (["train", "--resume", ""], "argument --resume: must be a file or folder name; got ''"),
+        (["train", "--data-dir", " "], "argument --data-dir: must be a file or folder name; got ' '"),
+    ],
+)
+def test_extreme_values_get_one_line(capsys, tmp_path, argv, message):
+    out = ["--out", str(tmp_path / "x" / ("x.png" if argv[0] != "train" else ""))]
+    code, stdout, err = run(capsys, *argv, *out)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", ["lr-find", "schedules"])
+def test_figure_out_must_be_a_writable_figure_file(capsys, tmp_path, command):
+    (tmp_path / "a_file").write_text("keep me")
+    (tmp_path / "folder.png").mkdir()
+    cases = {
+        str(tmp_path): "--out must be a file name ending in .png, .pdf, .svg",
+        str(tmp_path / "folder.png"): "(a folder)",
+        str(tmp_path / "plot.xyz"): "--out must be a file name ending in .png, .pdf, .svg; got",
+        str(tmp_path / "a_file" / "x.png"): f"--out: cannot write {tmp_path / 'a_file' / 'x.png'}: "
+                                            f"{tmp_path / 'a_file'} is a file, not a folder",
+        str(tmp_path / ("n" * 300 + ".png")): "File name too long",
+        "/sys/minisgd-test/x.png": "--out: could not save /sys/minisgd-test/x.png",
+    }
+    extra = ["--train-size", "64", "--steps", "10"] if command == "lr-find" else []
+    for path, message in cases.items():
+        code, out, err = run(capsys, command, *extra, "--out", path)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (path, err)
+    assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("out, message", [
+    ("{tmp}/a_file/run", "--out: cannot use {tmp}/a_file/run as the run's folder: Not a directory"),
+    ("{tmp}/" + "n" * 300, "File name too long"),
+    ("/sys/minisgd-test/run", "--out: cannot use /sys/minisgd-test/run as the run's folder: Operation not permitted"),
+])
+def test_train_out_that_cannot_be_a_folder_gets_one_line(capsys, tmp_path, out, message):
+    (tmp_path / "a_file").write_text("keep me")
+    code, stdout, err = run(capsys, "train", *TINY, "--out", out.format(tmp=tmp_path))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message.format(tmp=tmp_path) in lines[0], err
+
+
+def test_a_huge_lr_diverges_with_its_message_and_a_figure(capsys, tmp_path):
+    # The plot of a rate of 1e308 used to crash matplotlib and hide the divergence message.
+    code, out, err = run(capsys, "train", *TINY, "--lr", "1e308", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert code == 1 and "Traceback" not in err
+    assert "training stopped at step 1 (epoch 1): the loss is nan" in err
+    assert "saved in" in err and (tmp_path / "run" / "curves.png").stat().st_size > 0
+
+
+def test_a_default_folder_that_cannot_be_made_does_not_blame_out(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("a file where the runs/ folder would go")
+    code, out, err = run(capsys, "train", *TINY)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith("minisgd: error: the default run folder cannot be used: cannot use runs/lenet-")
+    assert lines[0].endswith("as the run's folder: Not a directory; name another with --out")

@@ -383,7 +383,45 @@ def test_the_command_line_says_which_files_it_read(fake, capsys, tmp_path):
     assert code == 0
     folder = fake["source"] / "cifar-10-batches-py"
     assert out.splitlines()[0] == (f"data: cifar10 from {folder}: {4 * PER_BATCH} training images "
-                                   f"(data_batch_1-4 of 5), {PER_BATCH} test images")
+                                   f"(data_batch_1-4 of 5), {PER_BATCH} test images; not the official files: "
+                                   f"MD5 differs for data_batch_1-4, test_batch, batches.meta")
+
+
+def official(folder: Path) -> dict:
+    """The fake files' own MD5s (hashlib here), standing in for the published ones of the real files."""
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_a_flipped_pixel_in_an_official_batch_is_named_and_still_read(fake, monkeypatch, capsys, tmp_path):
+    from minisgd import cli
+
+    folder = fake["source"] / "cifar-10-batches-py"
+    monkeypatch.setattr(cifar, "FILE_MD5", official(folder))
+    assert CIFAR10(fake["source"], train=True).md5_differs == []
+    # One pixel of data_batch_2, changed inside its pickle: the file still parses.
+    images, _ = fake["written"]["data_batch_2"]
+    content = (folder / "data_batch_2").read_bytes()
+    at = content.index(to_rows(images).tobytes()) + 1234
+    (folder / "data_batch_2").write_bytes(content[:at] + bytes([content[at] ^ 0x01]) + content[at + 1:])
+    train = CIFAR10(fake["source"], train=True)
+    assert train.md5_differs == ["data_batch_2"]
+    expected, _ = expected_split(fake["written"], True)
+    assert np.count_nonzero(train.data != expected) == 1  # read as it is, the flipped pixel included
+    assert CIFAR10(fake["source"], train=False).md5_differs == []
+    code = cli.main(["train", "--dataset", "cifar10", "--data-dir", str(fake["source"]), "--epochs", "1",
+                     "--batch-size", "8", "--quiet", "--out", str(tmp_path / "run")])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert code == 0 and first.endswith("; not the official files: MD5 differs for data_batch_2"), first
+
+
+def test_official_files_are_said_to_be_official(fake, monkeypatch, capsys, tmp_path):
+    from minisgd import cli
+
+    monkeypatch.setattr(cifar, "FILE_MD5", official(fake["source"] / "cifar-10-batches-py"))
+    code = cli.main(["train", "--dataset", "cifar10", "--data-dir", str(fake["source"]), "--epochs", "1",
+                     "--batch-size", "8", "--quiet", "--out", str(tmp_path / "run")])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert code == 0 and first.endswith("test images; the official files (MD5 checked)"), first
 
 
 SUBSET = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-subset"
@@ -394,6 +432,10 @@ def test_the_shared_real_subset():
     train, test = CIFAR10(SUBSET, train=True), CIFAR10(SUBSET, train=False)
     assert (len(train), len(test)) == (4068, 1017) and train.describe_files() == "data_batch_1-4 of 5"
     assert train.data.shape[1:] == (32, 32, 3) and set(np.unique(train.targets)) <= set(range(10))
+    # The subset is rewritten from the official files, so its batches are not the official ones; its
+    # batches.meta is the official file.
+    assert train.md5_differs == ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4"]
+    assert test.md5_differs == ["test_batch"]
 
 
 # -------------------------------------------------------- atomic extraction

@@ -106,15 +106,27 @@ def test_04_trains_with_every_schedule_and_prints_the_final_losses(lecture):
     stdout, _ = lecture("04_lr_decay.py")
     table = {}
     for name in ["constant", "step", "cosine", "linear", "plateau"]:
-        match = re.search(re.escape(name) + r"\s+([\d.e+-]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
-                          stdout, re.MULTILINE)
+        match = re.search(re.escape(name) + r"\s+([\d.e+-]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+                          r"\s+([\d.]+)$", stdout, re.MULTILINE)
         assert match, f"no row for {name} in the table:\n{stdout}"
-        last_lr, train_loss, train_acc, val_loss, val_acc = map(float, match.groups())
-        assert math.isfinite(train_loss) and 0 <= train_acc <= 1 and 0 <= val_acc <= 1
-        table[name] = (last_lr, train_loss)
+        last_lr, train_loss, train_acc, val_loss, val_acc, test_acc = map(float, match.groups())
+        assert math.isfinite(train_loss) and 0 <= train_acc <= 1 and 0 <= val_acc <= 1 and 0 <= test_acc <= 1
+        table[name] = (last_lr, train_loss, val_acc, test_acc)
     assert table["constant"][0] == pytest.approx(0.02)  # α₀ never changes
     assert table["cosine"][0] < 1e-3 and table["linear"][0] < 1e-3  # both end near 0
     assert "lowest final training loss:" in stdout
+    # The choice is made on the validation split (held out from the training images), reported on the test split.
+    split = re.search(r"(\d+) training and (\d+) test images; (\d+) of the training images train, (\d+) held out "
+                      r"for validation, (\d+) test images", stdout)
+    assert split, stdout
+    loaded, tested, kept, held_out, final = map(int, split.groups())
+    assert kept + held_out == loaded and held_out > 0 and tested == final == 300  # validation ⊂ training images
+    match = re.search(r"chosen on validation accuracy: (\w+) \(([\d.]+)\); its test accuracy, the final number: "
+                      r"([\d.]+)", stdout)
+    assert match, stdout
+    chosen = match[1]
+    assert float(match[2]) == max(v[2] for v in table.values()) == table[chosen][2]
+    assert float(match[3]) == table[chosen][3]
 
 
 # ------------------------------------------------------------------- 05 SGDR
@@ -152,12 +164,15 @@ def test_05_compares_the_three_strategies_at_the_end_of_the_budget(lecture):
 
 def test_05_reports_the_snapshot_ensemble_and_the_single_model(lecture):
     stdout, _ = lecture("05_sgdr.py")
-    snapshots = re.findall(r"snapshot \d: validation accuracy ([\d.]+)", stdout)
+    snapshots = re.findall(r"snapshot \d: test accuracy ([\d.]+)", stdout)
     assert len(snapshots) == 3  # --smoke: 3 cycles, one snapshot at the end of each
     ensemble = number_after(stdout, "snapshot ensemble (3 snapshots):       accuracy")
     single = number_after(stdout, "single model (one cosine, same budget): accuracy")
     assert 0.0 <= ensemble <= 1.0 and 0.0 <= single <= 1.0
     assert "snapshots after updates [10, 20, 30]" in stdout  # 30 updates in 3 equal cycles
+    assert "data: SyntheticShapes (built-in), 600 training and 300 test images" in stdout
+    error = number_after(stdout, "sqrt(p(1 − p)/n) = ±")
+    assert error == pytest.approx(100 * math.sqrt(ensemble * (1 - ensemble) / 300), abs=0.051)  # binomial
 
 
 # ---------------------------------------------- 06 choosing hyperparameters
@@ -224,7 +239,9 @@ def test_07_uses_cifar10_from_data_dir_when_it_is_there(tmp_path, empty_data_roo
     out = tmp_path / "out"
     stdout = run_lecture("07_cifar10_cnn.py", out, "--data-dir", str(tmp_path / "cifar"), data_root=empty_data_root)
     assert "Falling back" not in stdout
-    assert "data: CIFAR-10, 200 training and 40 test images" in stdout  # 5 × 40 training, 40 test
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    assert (f"data: CIFAR-10 from {folder} (data_batch_1-5, test_batch), 200 training images and 40 test images"
+            in stdout)  # 5 × 40 training, 40 test: every file read, named
     for name in CIFAR_NAMES:
         assert re.search(rf"^{name}\s+[\d.]+%\s+\d+$", stdout, re.MULTILINE), f"no per-class row for {name}"
     assert len(list(out.glob("07_*.png"))) == 4
@@ -253,8 +270,33 @@ def test_scripts_are_jupytext_percent_notebooks(script):
     assert text.startswith("# ---\n# jupyter:\n#   jupytext:\n")
     assert "format_name: percent" in text
     assert text.count("# %% [markdown]") >= 5
-    assert "lecture.start(" in text  # options parse in a notebook too (lectures/_lecture.py)
+    assert "lecture.start(" in text  # options parse in a notebook too (minisgd/lecture.py)
     jupytext = pytest.importorskip("jupytext")
     notebook = jupytext.reads(text, fmt="py:percent")
     kinds = [cell.cell_type for cell in notebook.cells]
     assert kinds.count("markdown") >= 5 and kinds.count("code") >= 5
+
+
+REAL_SUBSET = ROOT.parent / "shared" / "data" / "cifar10-subset"  # ../shared/… from the project root; else skipped
+
+
+@pytest.mark.skipif(not (REAL_SUBSET / "cifar-10-batches-py").is_dir(), reason="the real CIFAR-10 subset is absent")
+def test_07_default_run_trains_on_every_image_in_data_dir_and_learns(tmp_path, empty_data_root):
+    """The default run with --data-dir (no --smoke): every training image found, and learning a student can see."""
+    result = subprocess.run(
+        [sys.executable, str(LECTURES / "07_cifar10_cnn.py"), "--out", str(tmp_path), "--data-dir", str(REAL_SUBSET)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env=lecture_env(empty_data_root),
+    )
+    assert result.returncode == 0, result.stderr
+    stdout = result.stdout
+    from minisgd.data import CIFAR10
+
+    on_disk = CIFAR10(REAL_SUBSET, train=True), CIFAR10(REAL_SUBSET, train=False)  # what the folder holds
+    assert (f"(data_batch_1-4 of 5, test_batch), {len(on_disk[0])} training images and {len(on_disk[1])} test images"
+            in stdout)
+    epochs = re.findall(r"^epoch (\d+)/(\d+): train loss ([\d.]+), train acc ([\d.]+)%, test loss ([\d.]+), "
+                        r"test acc ([\d.]+)%", stdout, re.MULTILINE)
+    assert len(epochs) == int(epochs[0][1]) >= 5
+    first, last = epochs[0], epochs[-1]
+    assert float(last[2]) < float(first[2]) - 0.5  # the training loss falls clearly
+    assert float(last[5]) >= 30.0  # three times chance (10 %), on every test image

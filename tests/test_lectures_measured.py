@@ -68,6 +68,25 @@ def test_09_measures_every_network(run):
     assert -1 <= correlation <= 1
     assert "the same without the large batch" in stdout
     assert "line from the B = 32 to the B = 1024 solution" in stdout
+    assert "binomial standard error of up to ±" in stdout
+
+
+def test_09_trains_the_large_batch_to_the_small_batchs_training_loss(run):
+    """The comparison is between minima: B = 1024 keeps the try whose training loss is closest to B = 32's."""
+    stdout, _ = run("09_flat_sharp_measured.py")
+    tries = [(int(e), float(loss), float(target)) for e, loss, target in
+             re.findall(rf"^\s+B = 1024,\s+(\d+) epochs: training loss {NUMBER} \(target {NUMBER}\)$",
+                        stdout, re.MULTILINE)]
+    assert len(tries) >= 2, stdout
+    table = {m[0].strip(): float(m[1]) for m in
+             re.findall(rf"^(B = .+?)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$", stdout, re.MULTILINE)}
+    target = table["B = 32, cosine"]
+    assert all(t == pytest.approx(target, abs=1e-4) for _, _, t in tries)  # the small batch's training loss
+    closest = min(tries, key=lambda row: abs(row[1] - target))
+    assert table["B = 1024, cosine"] == pytest.approx(closest[1], abs=1e-4)
+    epochs = int(re.search(r"^B = 1024, cosine\s*:\s+(\d+) epochs", stdout, re.MULTILINE).group(1))
+    assert epochs == closest[0] and epochs > int(re.search(r"^B = 32, cosine\s*:\s+(\d+) epochs", stdout,
+                                                          re.MULTILINE).group(1))
 
 
 # ------------------------------------------------------------------ 10

@@ -32,6 +32,7 @@ FIGURES = {
     "03_momentum.py": [
         "03_ravine_trajectories.png",
         "03_recitation_vs_pytorch_under_decay.png",
+        "03_decay_with_noisy_gradients.png",
     ],
     "08_loss_landscape.py": [
         "08_loss_landscape_contour.png",
@@ -105,7 +106,7 @@ def test_is_a_jupytext_percent_notebook(script):
     assert "format_name: percent" in source
     assert source.count("# %% [markdown]") >= 3  # explanations between the code cells
     assert re.search(r"^# %%$", source, re.MULTILINE)  # code cells
-    assert "lecture.start(" in source and "plt.show" not in source  # options and backend: lectures/_lecture.py
+    assert "lecture.start(" in source and "plt.show" not in source  # options and backend: minisgd/lecture.py
 
 
 # ------------------------------------------------------------------ 01

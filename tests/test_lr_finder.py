@@ -13,7 +13,7 @@ import pytest
 
 import minisgd
 from minisgd import nn, optim, schedules
-from minisgd.lr_finder import lr_range_test, steepest_descent_lr, valley_lr
+from minisgd.lr_finder import lr_range_test, steepest_descent_lr, stopped_changing, valley_lr
 
 
 def blobs(rng, n=96):
@@ -200,3 +200,84 @@ def test_bad_arguments(kwargs, message):
     model = nn.Linear(2, 3)
     with pytest.raises(ValueError, match=message):
         lr_range_test(model, optim.SGD(model.parameters(), lr=0.1), [], **kwargs)
+
+
+# ------------------------------------------------ scripted loss curves: a flat blow-up, and plateaus
+def scripted_sweep(values, **options):
+    """lr_range_test over 1e-5 … 10 whose batch losses are ``values``, in order (the model ignores its data)."""
+    model = nn.Linear(1, 1)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    curve = iter(values)
+
+    def loss_fn(output, _):
+        return output.sum() * 0.0 + float(next(curve))
+
+    batches = [(minisgd.Tensor(np.zeros((1, 1), dtype=np.float32)), np.zeros(1, dtype=np.int64))]
+    return lr_range_test(model, optimizer, batches, start_lr=1e-5, end_lr=10.0, steps=len(values),
+                         loss_fn=loss_fn, **options)
+
+
+def noisy(level, n, rng, spread=0.01):
+    return np.asarray(level, dtype=np.float64) + rng.uniform(-spread, spread, n)
+
+
+def real_subset_shape(rng):
+    """The shape LeNet's sweep had on the CIFAR-10 subset: a plateau at ln 10 drifting down a little, a fall to
+    2.0, then a jump to a flat 2.35 that never reaches 4 x the minimum."""
+    plateau = noisy(np.linspace(2.31, 2.30, 100), 100, rng)
+    fall = noisy(np.linspace(2.29, 2.0, 40), 40, rng)
+    flat = noisy(np.full(60, 2.35), 60, rng)
+    return np.concatenate([plateau, fall, flat])
+
+
+def test_a_loss_that_jumps_to_a_flat_level_and_stays_stops_the_sweep_as_a_blow_up(rng):
+    values = real_subset_shape(rng)
+    result = scripted_sweep(values)
+    assert result.stopped is not None and result.stopped.startswith("the loss stopped changing (a blow-up)")
+    stop = len(result.lrs) - 1
+    assert 140 < stop < len(values) - 1  # after the jump (update 140), before the sweep's end
+    assert result.smoothed.max() < 4 * result.smoothed[10:].min()  # the 4 x rule could never have stopped it
+    np.testing.assert_allclose(result.losses, values[: stop + 1], rtol=1e-6)  # float32 losses
+
+
+def test_the_valley_is_never_marked_on_the_initial_plateau(rng):
+    result = scripted_sweep(real_subset_shape(rng))
+    best = 10 + int(np.argmin(result.smoothed[10:]))
+    start_level = np.mean(result.losses[:10])
+    fall = start_level - result.smoothed[best]
+    at_valley = result.smoothed[np.flatnonzero(result.lrs == result.valley_lr)[0]]
+    assert at_valley < start_level - fall / 4  # it has done more than a quarter of its fall: off the plateau
+    assert result.lrs[100] <= result.valley_lr <= result.min_loss_lr  # in the fall (updates 100 … 139)
+
+
+def test_a_loss_that_never_leaves_its_plateau_runs_to_the_end_without_a_valley(rng):
+    result = scripted_sweep(noisy(np.full(120, 2.30), 120, rng))
+    assert result.stopped is None and len(result.lrs) == 120
+    assert math.isnan(result.valley_lr)
+
+
+def test_a_loss_that_converged_and_stays_low_is_not_a_blow_up(rng):
+    values = np.concatenate([noisy(np.full(30, 2.3), 30, rng), np.linspace(2.3, 0.5, 40), noisy(np.full(60, 0.5),
+                                                                                                 60, rng)])
+    result = scripted_sweep(values)
+    assert result.stopped is None and len(result.lrs) == len(values)
+
+
+def test_a_loss_that_explodes_is_still_stopped_by_the_4x_rule(rng):
+    values = np.concatenate([noisy(np.full(30, 2.3), 30, rng), np.linspace(2.3, 0.5, 40), 0.5 * 1.3 ** np.arange(60)])
+    result = scripted_sweep(values)
+    assert result.stopped.startswith("the smoothed loss") and "exceeded 4 x its minimum" in result.stopped
+
+
+def test_stopped_changing_needs_a_descent_an_old_minimum_a_return_and_a_flat_window():
+    start, window = 2.3, 20
+
+    def check(tail, head=np.linspace(2.3, 2.0, 30)):
+        losses = np.concatenate([np.full(10, start), head, tail])
+        return stopped_changing(losses, losses, start, 0.0, window)  # noise-free: the smoothed loss is the loss
+
+    assert check(np.full(window + 5, 2.35))  # fell, jumped back above the start, flat
+    assert not check(np.full(window + 5, 2.3), head=np.full(30, 2.3))  # no descent: flat at the start all along
+    assert not check(np.full(window + 5, 2.0))  # flat, but low: converged, not blown up
+    assert not check(np.linspace(2.31, 2.8, window + 5))  # back, but rising by more than 2 %: the 4 x rule's job
+    assert not check(np.full(window - 2, 2.35))  # back and flat, but the minimum is younger than the window

@@ -41,7 +41,7 @@ COMMANDS = readme_commands()
 def test_the_readme_has_the_commands_this_file_expects():
     subcommands = [shlex.split(c)[3] if len(shlex.split(c)) > 3 else "" for c in COMMANDS]
     assert "python -m minisgd train" in COMMANDS  # the headline
-    assert {"train", "lr-find", "schedules"} <= set(subcommands)
+    assert {"train", "lr-find", "schedules", "notebooks"} <= set(subcommands)
     assert any("--resume" in c for c in COMMANDS) and any("sgdr" in c for c in COMMANDS)
 
 
@@ -56,6 +56,8 @@ def short_form(argv: list[str], tmp_path: Path, resumable: Path) -> list[str]:
             argv[i] = str(min(int(argv[i]), 3))
         if "--data-dir" in argv:
             argv[argv.index("--data-dir") + 1] = str(CIFAR_SUBSET)
+        if "--val-size" in argv:
+            argv[argv.index("--val-size") + 1] = "64"  # of the 256 training images below
         return [*argv, "--train-size", "256", "--test-size", "128", "--out", str(tmp_path / "run")]
     if argv[0] == "lr-find":
         return [*argv, "--train-size", "256", "--steps", "10"]
@@ -78,6 +80,9 @@ def test_readme_command_runs(command, tmp_path, monkeypatch, capsys):
             cli.main(argv)
         assert exit_.value.code == 0 and "--schedule" in capsys.readouterr().out
         return
+    if argv[0] == "exercise":
+        _exercise_command_runs(argv, capsys)
+        return
     code = cli.main(short_form(argv, tmp_path, resumable))
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -94,6 +99,11 @@ def test_readme_command_runs(command, tmp_path, monkeypatch, capsys):
         assert last.startswith("suggested_lr=") and list((tmp_path / "runs").glob("lr-find-*.png"))
     if argv[0] == "schedules":
         assert list((tmp_path / "runs").glob("schedules-*.png"))
+    if "--val-size" in argv:
+        assert re.search(r"^epoch 1: .* val_loss=\d+\.\d{4} val_acc=\d\.\d{4} \(", out, re.M)
+    if argv[0] == "notebooks":
+        out_dir = tmp_path / argv[argv.index("--out") + 1]
+        assert len(list(out_dir.glob("[0-9][0-9]_*.ipynb"))) == len(list((ROOT / "lectures").glob("[0-9][0-9]_*.py")))
 
 
 SETTINGS = dict(train_size=256, test_size=128, epochs=2)
@@ -107,13 +117,25 @@ def _last_line_of_uninterrupted_run(folder: Path, capsys) -> str:
 
 def _interrupted_run(folder: Path) -> None:
     """The same run, stopped by Ctrl-C (KeyboardInterrupt) as its second epoch ends: the checkpoint holds epoch 1."""
-    from minisgd import recipe
+    from minisgd import recipe, runs
 
     def ctrl_c_at_epoch_2(line: str) -> None:
         if line.startswith("epoch 2:"):
             raise KeyboardInterrupt
 
-    run = recipe.start_run(recipe.RunConfig(**SETTINGS), folder)
+    run = runs.start_run(recipe.RunConfig(**SETTINGS), folder)
     with pytest.raises(KeyboardInterrupt):
-        recipe.train_run(run, progress=False, log=ctrl_c_at_epoch_2)
+        runs.train_run(run, progress=False, log=ctrl_c_at_epoch_2)
     assert run.saved_epoch == 1
+
+
+def _exercise_command_runs(argv: list[str], capsys) -> None:
+    """``exercise list`` and ``start`` exit 0; ``check`` (after ``start``) grades the fresh stub: "not started"."""
+    if argv[1] == "check":
+        assert cli.main(["exercise", "start", *argv[2:]]) == 0
+        capsys.readouterr()
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert err == "" and code == (1 if argv[1] == "check" else 0), out + err
+    if argv[1] == "check":
+        assert "not started" in out and out.strip().splitlines()[-1].startswith("0 of ")

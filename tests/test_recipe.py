@@ -108,26 +108,6 @@ def test_check_config_fixes_multistep_milestones_so_a_longer_resume_keeps_them()
     assert config.milestones == [4, 6]
 
 
-def test_a_run_from_the_recipe_trains_saves_and_resumes(tmp_path):
-    config = recipe.RunConfig(train_size=128, test_size=64, batch_size=32, epochs=2, schedule="snapshot",
-                              snapshots=True)
-    run = recipe.start_run(config, tmp_path / "run")
-    assert run.steps_per_epoch == 4 and run.snapshot_steps == [4, 8]
-    result = recipe.train_run(run, progress=False, log=None)
-    assert result.stopped is None and result.snapshot_count == 2 and 0 <= result.snapshot_test_acc <= 1
-    assert sorted(p.name for p in result.saved) == sorted(recipe.RUN_FILES)
-
-    again = recipe.resume_run(tmp_path / "run")
-    assert again.start_epoch == again.saved_epoch == 2 and len(again.snapshots) == 2
-    for saved, reloaded in zip(run.snapshots, again.snapshots):
-        for name in saved:
-            np.testing.assert_array_equal(saved[name], reloaded[name])
-    with pytest.raises(ValueError, match="snapshot schedule was built for 2 epochs"):
-        recipe.resume_run(tmp_path / "run", epochs=3)
-    with pytest.raises(ValueError, match="already holds a run"):
-        recipe.start_run(config, tmp_path / "run")
-
-
 # ------------------------------------------------- optimizers, clipping, SWA
 # PyTorch's documented defaults (torch.optim, 2.x), written out here; SGD's are the recipe's, and RMSprop's
 # rate is the recipe's 1e-3 (Keras's default; PyTorch: 0.01).
@@ -235,3 +215,31 @@ def test_swa_settings_are_checked_before_any_data_is_loaded():
             recipe.check_config(recipe.RunConfig(**settings))
     config = recipe.check_config(recipe.RunConfig(optimizer="adam", swa_start=2))
     assert (config.lr, config.swa_lr, config.momentum) == (1e-3, 1e-3 / 5, None)  # defaults written in
+
+
+def test_hold_out_validation_sets_aside_a_random_disjoint_sample():
+    train, _ = recipe.load_datasets("synthetic", train_size=300, test_size=10, seed=0)
+    kept, val = recipe.hold_out_validation(train, 50, seed=3)
+    assert (len(kept), len(val)) == (250, 50)
+    # every training image lands in exactly one part: compare the rows as bytes
+    rows = sorted(image.tobytes() + bytes([int(t)]) for image, t in zip(train.data, train.targets))
+    parts = sorted(image.tobytes() + bytes([int(t)])
+                   for part in (kept, val) for image, t in zip(part.data, part.targets))
+    assert rows == parts
+    # a random sample, not the first or the last rows; the same for the same seed, another for another seed
+    first = {image.tobytes() for image in train.data[:50]}
+    last = {image.tobytes() for image in train.data[-50:]}
+    chosen = {image.tobytes() for image in val.data}
+    assert chosen != first and chosen != last
+    assert np.array_equal(recipe.hold_out_validation(train, 50, seed=3)[1].data, val.data)
+    assert not np.array_equal(recipe.hold_out_validation(train, 50, seed=4)[1].data, val.data)
+    # the training images keep their order
+    order = [i for i, image in enumerate(train.data) if image.tobytes() not in chosen]
+    assert np.array_equal(kept.data, train.data[order])
+
+
+@pytest.mark.parametrize("size", [0, 300, -1, 2.5, True])
+def test_hold_out_validation_must_leave_training_images(size):
+    train, _ = recipe.load_datasets("synthetic", train_size=300, test_size=10, seed=0)
+    with pytest.raises(ValueError, match="val_size must be an integer in \\[1, 299\\]"):
+        recipe.hold_out_validation(train, size)

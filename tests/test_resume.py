@@ -94,3 +94,30 @@ def test_resume_removes_the_temporary_file_of_a_killed_save(tmp_path):
     leftover.write_bytes(b"half a zip")
     assert cli.main(["train", "--resume", str(folder)]) == 0
     assert not leftover.exists() and (folder / "checkpoint.npz").is_file()
+
+
+@pytest.mark.parametrize("moment, trigger, delay", [
+    ("while NumPy is imported", "numpy._core", 0.0),
+    ("while minisgd.cli is imported", "| minisgd.cli", 0.0),
+    ("while the data is drawn", "| minisgd.data\n", 0.3),
+])
+def test_ctrl_c_while_starting_prints_one_line(tmp_path, moment, trigger, delay):
+    # -X importtime reports each import on stderr as it completes: the moment to send SIGINT.
+    folder = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "minisgd", "train", "--train-size",
+                                "50000", "--out", str(folder)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if trigger in line:
+            time.sleep(delay)
+            process.send_signal(signal.SIGINT)
+            break
+    out, rest = process.communicate(timeout=120)
+    err = [line for line in ("".join(seen) + rest).splitlines() if not line.startswith("import time:")]
+    assert process.returncode == 130 and "Traceback" not in rest, rest
+    expected = ("interrupted before the first epoch ended: nothing was saved" if "data" in moment
+                else "interrupted while starting: nothing was saved")
+    assert err == [expected]
+    assert not folder.exists()  # the folder claimed for the run is removed again (it was empty)

@@ -143,7 +143,7 @@ def sgdr_reference(t, lr, t0, t_mult, low=0.0, decay=1.0):
     while t >= start + length:
         start, length, cycle = start + length, length * t_mult, cycle + 1
     t_cur = t - start
-    return decay**cycle * (low + 0.5 * (lr - low) * (1 + math.cos(math.pi * t_cur / length)))
+    return low + decay**cycle * 0.5 * (lr - low) * (1 + math.cos(math.pi * t_cur / length))
 
 
 def restart_points(t0, t_mult, count):
@@ -196,21 +196,42 @@ def test_sgdr_fractional_epochs():
     check(s, lambda t: sgdr_reference(t, 0.1, 10, 2), [0.25, 9.99, 10.0, 10.01, 29.5, 30.0, 69.9, 70.5])
 
 
-def test_sgdr_decay_scales_each_cycle_like_keras_m_mul():
-    # Keras CosineDecayRestarts: lr · m_mul^i · ((1 − α)·½(1 + cos(π·frac)) + α), α = min_lr / lr.
-    lr, low, decay = 0.1, 0.01, 0.5
-    alpha = low / lr
+def keras_cosine_decay_restarts(step, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0):
+    """Keras ``CosineDecayRestarts.__call__``, written out in float64 from its source (floating logarithm and all)."""
+    completed_fraction = step / first_decay_steps
+    if t_mul == 1.0:
+        i_restart = math.floor(completed_fraction)
+        completed_fraction -= i_restart
+    else:
+        i_restart = math.floor(math.log(1.0 - completed_fraction * (1.0 - t_mul)) / math.log(t_mul))
+        sum_r = (1.0 - t_mul**i_restart) / (1.0 - t_mul)
+        completed_fraction = (completed_fraction - sum_r) / t_mul**i_restart
+    m_fac = m_mul**i_restart
+    cosine_decayed = 0.5 * m_fac * (1.0 + math.cos(math.pi * completed_fraction))
+    decayed = (1 - alpha) * cosine_decayed + alpha
+    return initial_learning_rate * decayed
+
+
+@pytest.mark.parametrize("lr, low, decay, t0, t_mult", [(0.1, 0.01, 0.5, 5, 2), (1.0, 0.1, 0.9, 1000, 2),
+                                                         (0.3, 0.05, 0.7, 4, 1), (0.2, 0.0, 0.8, 3, 3)])
+def test_sgdr_with_decay_and_min_lr_is_keras_cosine_decay_restarts(lr, low, decay, t0, t_mult):
+    s = schedules.sgdr(lr, t0=t0, t_mult=t_mult, min_lr=low, decay=decay)
 
     def keras(t):
-        start, length, cycle = 0, 5, 0
-        while t >= start + length:
-            start, length, cycle = start + length, 2 * length, cycle + 1
-        fraction = (t - start) / length
-        return lr * decay**cycle * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * fraction)) + alpha)
+        return keras_cosine_decay_restarts(t, lr, t0, t_mul=float(t_mult), m_mul=decay, alpha=low / lr)
 
-    s = schedules.sgdr(lr, t0=5, t_mult=2, min_lr=low, decay=decay)
-    check(s, keras, around(5, 15, 35, 75) + [2, 10, 25])
-    assert s(5) == pytest.approx(0.05, rel=REL) and s(15) == pytest.approx(0.025, rel=REL)
+    starts = restart_points(t0, t_mult, 4)
+    times = [start + offset for start in starts for offset in (1, 2)] + [s_ - 1 for s_ in starts[1:]]
+    check(s, keras, times + [0])
+
+
+def test_sgdr_at_step_7000_is_kerass_0_7561_not_0_729():
+    # The external check's example: lr 1, first cycle 1000 updates, t_mul 2, m_mul 0.9, alpha 0.1. Update
+    # 7000 starts cycle 3 (cycles begin at 0, 1000, 3000, 7000), so Keras gives 0.9³ · (1 − 0.1) + 0.1 = 0.7561;
+    # scaling the floor too would give 0.9³ · 1 = 0.729.
+    keras = keras_cosine_decay_restarts(7000, 1.0, 1000, t_mul=2.0, m_mul=0.9, alpha=0.1)
+    assert keras == pytest.approx(0.7561, rel=1e-12)
+    assert schedules.sgdr(1.0, t0=1000, t_mult=2, min_lr=0.1, decay=0.9)(7000) == pytest.approx(keras, rel=1e-12)
 
 
 # --------------------------------------------------------------- snapshot

@@ -19,7 +19,10 @@ labels, ``.classes`` the names. It looks in ``root`` for, in this order,
 3. with ``download=True`` only, the archive on the dataset's home page,
 
 and touches the network only in case 3. The archive's MD5 is checked before
-anything in it is unpickled, it is extracted into a temporary folder that is
+anything in it is unpickled, and each extracted file's MD5 is compared with
+the official one (torchvision's list) whenever it is read: a file that differs
+(damaged, or a rewritten subset) is still read, but the data set names it in
+``md5_differs`` and the command line says "not the official files", it is extracted into a temporary folder that is
 renamed into place only when complete, and the pickles are read by an
 unpickler that accepts nothing but NumPy arrays and plain Python values
 (a pickle can otherwise run arbitrary code).
@@ -51,6 +54,18 @@ TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
 META_FILE = "batches.meta"
 ALL_FILES = TRAIN_FILES + TEST_FILES + [META_FILE]
+# The MD5 of each official extracted file, as torchvision publishes them (torchvision/datasets/cifar.py:
+# train_list, test_list, meta). A file whose MD5 differs is not the official one: damaged, or rewritten
+# (a subset); it is still read, and the data set says so (``md5_differs``).
+FILE_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
 
 IMAGE_SHAPE = (3, 32, 32)  # how a row of `data` is laid out: channel planes, then rows, then columns
 NUM_CLASSES = 10
@@ -347,6 +362,14 @@ def describe_files(files: list[str]) -> str:
     return ", ".join(parts + others)
 
 
+def describe_checksums(read: list[str], differing: list[str]) -> str:
+    """``"the official files (MD5 checked)"`` or ``"not the official files: MD5 differs for data_batch_1-4 of 5"``."""
+    if not differing:
+        return "the official files (MD5 checked)"
+    names = describe_files([n for n in read if n in differing]).replace(f" of {len(TRAIN_FILES)}", "")
+    return f"not the official files: MD5 differs for {names}"
+
+
 class CIFAR10:
     """The CIFAR-10 training (50 000 images) or test (10 000 images) split.
 
@@ -358,6 +381,7 @@ class CIFAR10:
     folder:  the ``cifar-10-batches-py`` folder read.
     files:   the batch files read, in order (``["data_batch_1", …]`` or ``["test_batch"]``).
     missing: the split's official files that were not there (``[]`` for a complete folder).
+    md5_differs: the files read whose MD5 is not the official one (:data:`FILE_MD5`), ``[]`` when all are.
 
     ``root`` defaults to ``$MINISGD_DATA`` or ``~/.cache/minisgd``; see
     :func:`prepare` for where the files are looked for. Without the files and
@@ -392,6 +416,7 @@ class CIFAR10:
         self.data = np.concatenate([images for images, _ in batches])
         self.targets = np.concatenate([labels for _, labels in batches])
         self.classes = load_class_names(folder / META_FILE)
+        self.md5_differs = [name for name in self.files + [META_FILE] if md5sum(folder / name) != FILE_MD5[name]]
 
     def __len__(self) -> int:
         return len(self.data)

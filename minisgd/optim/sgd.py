@@ -148,7 +148,9 @@ class HeavyBallSGD(SGD):
         V ← β V + α_t g                       (V starts at 0; β = ``momentum``)
         W ← W − V                             (nesterov: W ← W − (β V + α_t g))
 
-    Keras writes v ← μv − α g; W ← W + v: the same iterates with v = −V. At a
+    Keras writes v ← μv − α g; W ← W + v: the same iterates with v = −V
+    (Nesterov: W ← W + μv − α g), for weight_decay 0; Keras's own weight decay
+    is decoupled (W ← W − α λ W after the step), not this coupled L2. At a
     constant α this matches :class:`SGD` with dampening 0 step for step
     (V = α b). When α changes it does not: here V keeps the rates it was built
     with, while :class:`SGD` applies today's α to the whole buffer.
