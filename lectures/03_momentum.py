@@ -299,13 +299,13 @@ def run_noisy(optimizer_class, steps, seed, **options):
     rng = np.random.default_rng(seed)
     w = minisgd.Tensor(np.array(START), requires_grad=True)
     optimizer = optimizer_class([w], **options)
-    losses = [ravine_loss(w.numpy())]
+    losses = [ravine_loss(w.detach().numpy())]
     for _ in range(steps):
         optimizer.zero_grad()
         ravine(w).backward()
         w.grad += SIGMA * rng.standard_normal(2)
         optimizer.step()
-        losses.append(ravine_loss(w.numpy()))
+        losses.append(ravine_loss(w.detach().numpy()))
     return np.array(losses)
 
 

@@ -295,9 +295,10 @@ def power(a: Operand, b: Operand) -> Tensor:
         zero = xp.zeros((), dtype=g.dtype)
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore"):  # the 0 · ∞ cases are replaced below
-            # masked first, then times g, as PyTorch does (so an infinite g times a masked 0 is NaN)
+            # PyTorch's order: ∂/∂a is selected (0 where b = 0, whatever g is); ∂/∂b is masked first,
+            # then multiplied by g (so an infinite g times a masked 0 is NaN there)
             if a.requires_grad:
-                grad_a = unbroadcast(g * xp.where(b_data == 0, zero, b_data * a_data ** (b_data - 1)), a.shape)
+                grad_a = unbroadcast(xp.where(b_data == 0, zero, g * b_data * a_data ** (b_data - 1)), a.shape)
             if b.requires_grad:
                 constant_in_b = (a_data == 0) & (b_data >= 0)
                 grad_b = unbroadcast(g * xp.where(constant_in_b, zero, out * xp.log(a_data)), b.shape)

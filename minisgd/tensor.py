@@ -461,6 +461,8 @@ class Tensor:
 
     def permute(self, *dims) -> Tensor:
         """The axes in the order ``dims``: ``x.permute(2, 0, 1)``, or a tuple (axes may be negative)."""
+        if not dims:
+            raise TypeError("permute() missing dims (as in PyTorch; a 0-d tensor takes permute(()))")
         return ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
 
     def exp(self): return ops.exp(self)

@@ -43,8 +43,11 @@ def elements(dtype: np.dtype, special: bool) -> st.SearchStrategy:
     if dtype.kind == "i":
         return st.integers(-6, 6)
     width = 32 if dtype == np.float32 else 64
-    # No subnormals: PyTorch computes s / x as s · (1/x), which overflows for them (0 / 1e-45 is NaN).
-    finite = st.floats(-4, 4, width=width, allow_subnormal=False)
+    # 0, or magnitudes from 1e-15 to 4: PyTorch computes s / x as s · (1/x) and its backward
+    # from (1/x)², which overflow for tiny x in float32 (the gradient of 0 / 1e-30 is NaN there,
+    # 0 by minisgd's formula −g · (s / x) / x).
+    tiny = float(np.float32(1e-15)) if width == 32 else 1e-15  # a bound the width represents exactly
+    finite = st.one_of(st.just(0.0), st.floats(tiny, 4, width=width), st.floats(-4, -tiny, width=width))
     if not special:
         return finite
     return st.one_of(st.sampled_from(SPECIAL), finite)

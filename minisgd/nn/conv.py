@@ -368,8 +368,9 @@ def conv2d_backward(
     # Take the stride-1 route unless its columns are more than twice as large (lenet's second layer:
     # O = 16 > C = 6 and no padding, so H·W·O is 5 times Ho·Wo·C).
     stride_1_is_smaller = height * width * out_channels <= 2 * out_h * out_w * channels
+    # That route also multiplies the weights by the zeros that pad g: only for finite weights.
     if (need_input_grad and stride == (1, 1) and padding[0] < kernel_h and padding[1] < kernel_w
-            and stride_1_is_smaller):
+            and stride_1_is_smaller and bool(xp.isfinite(weight).all())):
         grads = _backward_stride_1(g_last, x, weight, padding, need_bias_grad)
         # That route multiplies every pixel by the zeros that pad g, so an inf or NaN pixel would
         # make all of ∂L/∂w NaN (0·inf); PyTorch's stays finite where the pixel never meets the
