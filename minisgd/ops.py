@@ -406,7 +406,9 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     a_data = a.data
     xp = get_array_module(a_data)
     out_shape = tuple(n for i, n in enumerate(a.shape) if i not in axes)
-    if isinstance(axis, (int, np.integer)) and a.ndim:  # torch.max(x, dim)
+    if isinstance(axis, (int, np.integer)) and a.ndim == 0:  # torch.max(x, 0) of a 0-d x: x itself
+        return from_op(a_data.copy(), (a,), lambda g: (g,), "max")
+    if isinstance(axis, (int, np.integer)):  # torch.max(x, dim)
         first = xp.expand_dims(a_data.argmax(axis=axes[0]), axes[0])
         out_kept = xp.take_along_axis(a_data, first, axis=axes[0])
         positions = xp.arange(a.shape[axes[0]]).reshape((-1,) + (1,) * (a.ndim - axes[0] - 1))

@@ -459,6 +459,8 @@ def _getitem(draw):
             advanced = [i for i, p in enumerate(parts) if isinstance(p, (list, np.ndarray))]
             for i in advanced[1:]:
                 parts[i] = slice(None)  # at most one advanced index (NumPy and PyTorch agree on those)
+            if advanced:  # NumPy counts an int beside an array as advanced too, PyTorch does not
+                parts = [slice(None) if isinstance(p, (int, np.integer)) else p for p in parts]
         index = tuple(parts) if len(parts) > 1 or draw(st.booleans()) else parts[0]
     if isinstance(index, list):
         index = np.array(index, dtype=np.int64)
