@@ -97,12 +97,12 @@ def run(optimizer_class, steps, **options):
     """Minimise the ravine from START; return the points visited, shape (steps + 1, 2)."""
     w = minisgd.Tensor(np.array(START), requires_grad=True)  # float64
     optimizer = optimizer_class([w], **options)
-    path = [w.numpy().copy()]
+    path = [w.detach().numpy().copy()]
     for _ in range(steps):
         optimizer.zero_grad()
         ravine(w).backward()
         optimizer.step()
-        path.append(w.numpy().copy())
+        path.append(w.detach().numpy().copy())
     return np.array(path)
 
 
@@ -299,13 +299,13 @@ def run_noisy(optimizer_class, steps, seed, **options):
     rng = np.random.default_rng(seed)
     w = minisgd.Tensor(np.array(START), requires_grad=True)
     optimizer = optimizer_class([w], **options)
-    losses = [ravine_loss(w.numpy())]
+    losses = [ravine_loss(w.detach().numpy())]
     for _ in range(steps):
         optimizer.zero_grad()
         ravine(w).backward()
         w.grad += SIGMA * rng.standard_normal(2)
         optimizer.step()
-        losses.append(ravine_loss(w.numpy()))
+        losses.append(ravine_loss(w.detach().numpy()))
     return np.array(losses)
 
 

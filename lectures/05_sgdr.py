@@ -203,13 +203,13 @@ def run_sgd(lr_schedule, seed=0):
     rng = np.random.default_rng(seed)
     w = minisgd.Tensor(np.linspace(-3.0, 3.5, RUNS), requires_grad=True)
     optimizer = optim.SGD([w], lr=lr_schedule)
-    path = [w.numpy().copy()]
+    path = [w.detach().numpy().copy()]
     for _ in range(UPDATES):
         xi = minisgd.Tensor(rng.normal(0.0, NOISE, size=RUNS))  # the mini-batch noise of this update
         optimizer.zero_grad()
         (loss_curve(w) + xi * w).sum().backward()
         optimizer.step()
-        path.append(w.numpy().copy())
+        path.append(w.detach().numpy().copy())
     return np.array(path)
 
 

@@ -139,7 +139,7 @@ def run(optimizer_class, batch_size, steps, **options):
             optimizer.zero_grad()
             loss(theta, xb, yb).sum().backward()  # .sum(): the one point's loss as a scalar
             optimizer.step()
-            path.append(tuple(theta.numpy()))
+            path.append(tuple(theta.detach().numpy()))
             if len(path) > steps:
                 break
     return np.array(path)

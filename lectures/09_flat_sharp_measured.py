@@ -134,6 +134,7 @@ _, test_loader = recipe.build_loaders(train_set, test_set, seed=0)
 to_input = test_loader.transform  # uint8 (N, 32, 32, 3) → normalised float (N, 3, 32, 32)
 train_eval_loader = DataLoader(train_set, batch_size=1000, transform=to_input)
 x_probe, y_probe = next(iter(DataLoader(train_set, batch_size=PROBE, shuffle=True, seed=1, transform=to_input)))
+x_probe = minisgd.tensor(x_probe.data, dtype=np.float64)  # the landscape functions evaluate in float64
 print(f"data: {data_name}; {EPOCHS} epochs; curvature measured on {len(y_probe)} training images")
 
 
@@ -352,6 +353,7 @@ for name, model in (("B = 32", small), ("B = 1024", large)):
     surfaces[name] = landscape.loss_slice_2d(probe_loss(model), params, landscape.random_direction(params, seed=0),
                                              landscape.random_direction(params, seed=1), grid, grid)
 x_test, y_test = next(iter(DataLoader(test_set, batch_size=PROBE, transform=to_input)))
+x_test = minisgd.tensor(x_test.data, dtype=np.float64)  # float64, like the weights inside loss_along_line
 ts = np.linspace(0.0, 1.0, SLICE)
 params = list(small.parameters())
 ends = [[p.data.copy() for p in m.parameters()] for m in (small, large)]

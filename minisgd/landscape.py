@@ -36,7 +36,11 @@ RELATIVE_STEP = float(np.finfo(np.float64).eps) ** (1 / 3)  # ≈ 6.1e-6
 
 @contextmanager
 def _moved(params: Sequence[Tensor], values: Sequence[Any] | None = None) -> Iterator[None]:
-    """Inside the block each parameter holds ``values[i]`` (float64), or its own value in float64; restored after."""
+    """Inside the block each parameter holds ``values[i]`` (float64), or its own value in float64; restored after.
+
+    The data inside ``loss_fn`` must then be float64 too: like PyTorch, a layer refuses float32
+    inputs with float64 weights.
+    """
     originals = [p.data for p in params]
     try:
         for i, p in enumerate(params):

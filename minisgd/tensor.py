@@ -30,8 +30,9 @@ A backward function that saved ``x`` would then read the wrong numbers, and
 the gradient would be silently wrong. So, as in PyTorch:
 
 - every tensor carries a version counter (``x._version``) that each in-place
-  operation bumps; a view (``reshape``, ``transpose``, basic indexing,
-  ``detach``) shares the counter of the tensor it looks into, because writing
+  operation bumps, and so does ``optimizer.step()`` (it writes the weights
+  in place); a view (``reshape``, ``transpose``, ``permute``, basic indexing,
+  ``detach``, ``Tensor(t)``) shares the counter of the tensor it looks into, because writing
   through one writes the other;
 - an operation records the version of each tensor it saves for its backward;
   ``backward()`` compares, and raises a RuntimeError naming the operation and
@@ -219,7 +220,10 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad: Any = None
         self._node: Node | None = None
-        self._counter = _VersionCounter()
+        # Tensor(t) of a tensor shares t's memory when dtype and device allow (like PyTorch's
+        # alias), and so its version counter: an in-place write through either is seen by both.
+        shares = isinstance(data, Tensor) and self.data is data.data
+        self._counter = data._counter if shares else _VersionCounter()
         self._base: Tensor | None = None  # the tensor a view looks into
         self._graph_version = 0  # the version at which _node was recorded
 
@@ -295,7 +299,17 @@ class Tensor:
         return int(self._scalar("int"))
 
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU when needed)."""
+        """The data as a NumPy array (copied from the GPU when needed; shared on the CPU).
+
+        Like PyTorch, it raises for a tensor that requires grad: on the CPU the
+        array shares the tensor's memory, and a write into it would change the
+        tensor behind the graph's back. Call ``t.detach().numpy()``.
+        """
+        if self.requires_grad:
+            raise RuntimeError(
+                "numpy(): can't call numpy() on a tensor that requires grad (the array would share "
+                "its memory outside the graph); use tensor.detach().numpy() instead"
+            )
         return backend.to_numpy(self.data)
 
     def detach(self) -> Tensor:
@@ -398,7 +412,7 @@ class Tensor:
     def __matmul__(self, other): return ops.matmul(self, other)
     def __rmatmul__(self, other): return ops.matmul(other, self)
     def __neg__(self): return ops.neg(self)
-    def __pos__(self): return self
+    def __pos__(self): return self if self.dtype.kind != "b" else ops._refuse_bool(self, "+")
     def __getitem__(self, index): return ops.getitem(self, index)
 
     # In place (see the module docstring): the same object, recorded as the output of the operation.
@@ -408,23 +422,24 @@ class Tensor:
     def __itruediv__(self, other): return _inplace(self, ops.div, other, "div_")
     def relu_(self): return ops.relu(self, inplace=True)
 
-    # Comparisons give boolean tensors, outside the graph (they have no gradient).
-    def __eq__(self, other): return Tensor(self.data == _plain(other), device=self.device)
-    def __ne__(self, other): return Tensor(self.data != _plain(other), device=self.device)
-    def __lt__(self, other): return Tensor(self.data < _plain(other), device=self.device)
-    def __le__(self, other): return Tensor(self.data <= _plain(other), device=self.device)
-    def __gt__(self, other): return Tensor(self.data > _plain(other), device=self.device)
-    def __ge__(self, other): return Tensor(self.data >= _plain(other), device=self.device)
+    # Comparisons give boolean tensors, outside the graph (they have no gradient). The operands
+    # are promoted first, as for arithmetic: a float32 tensor meets a float64 0-d one in float32.
+    def __eq__(self, other): return _compare(self, other, "eq")
+    def __ne__(self, other): return _compare(self, other, "ne")
+    def __lt__(self, other): return _compare(self, other, "lt")
+    def __le__(self, other): return _compare(self, other, "le")
+    def __gt__(self, other): return _compare(self, other, "gt")
+    def __ge__(self, other): return _compare(self, other, "ge")
 
     __hash__ = object.__hash__  # tensors are graph nodes, hashed by identity
 
     def any(self) -> Tensor:
-        """True where any element is nonzero (no gradient)."""
-        return Tensor(self.data.any(), device=self.device)
+        """True where any element is nonzero (no gradient; a uint8 tensor gives uint8, as in PyTorch)."""
+        return Tensor(self.data.any().astype(np.uint8 if self.dtype == np.uint8 else bool), device=self.device)
 
     def all(self) -> Tensor:
-        """True where every element is nonzero (no gradient)."""
-        return Tensor(self.data.all(), device=self.device)
+        """True where every element is nonzero (no gradient; a uint8 tensor gives uint8, as in PyTorch)."""
+        return Tensor(self.data.all().astype(np.uint8 if self.dtype == np.uint8 else bool), device=self.device)
 
     # ------------------------------------------------------- methods (ops.py)
     # Reductions take NumPy's axis=/keepdims= or PyTorch's dim=/keepdim=.
@@ -439,7 +454,17 @@ class Tensor:
         return ops.max(self, _axis(axis, dim), _keep(keepdims, keepdim))
 
     def reshape(self, *shape): return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes): return ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Axes ``dim0`` and ``dim1`` swapped, as in PyTorch (NumPy's transpose permutes: use ``permute``)."""
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims) -> Tensor:
+        """The axes in the order ``dims``: ``x.permute(2, 0, 1)``, or a tuple (axes may be negative)."""
+        if not dims:
+            raise TypeError("permute() missing dims (as in PyTorch; a 0-d tensor takes permute(()))")
+        return ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+
     def exp(self): return ops.exp(self)
     def log(self): return ops.log(self)
     def sqrt(self): return ops.sqrt(self)
@@ -452,10 +477,12 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         """The transpose (all axes reversed)."""
-        return ops.transpose(self, None)
+        return ops.permute(self, tuple(reversed(range(self.ndim))))
 
     def argmax(self, axis=None, *, dim=None) -> Tensor:
-        """Index of the largest element (no gradient)."""
+        """Index of the largest element (no gradient; not for bool tensors, as in PyTorch)."""
+        if self.dtype.kind == "b":
+            ops._refuse_bool(self, "argmax")
         return Tensor(self.data.argmax(axis=_axis(axis, dim)), device=self.device)
 
 
@@ -480,8 +507,13 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     return Tensor(_as_array(data, dtype, device).copy(), requires_grad=requires_grad)
 
 
-def _plain(value: Any) -> Any:
-    return value.data if isinstance(value, Tensor) else value
+def _compare(a: Tensor, b: Any, op: str) -> Tensor:
+    """``a op b`` elementwise (``op``: eq, ne, lt, le, gt or ge) after PyTorch's promotion of the operands."""
+    with no_grad():
+        a, b = ops._binary(a, b, op)
+    xp = backend.get_array_module(a.data)
+    return Tensor(getattr(xp, {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+                               "gt": "greater", "ge": "greater_equal"}[op])(a.data, b.data), device=a.device)
 
 
 def _axis(axis: Any, dim: Any) -> Any:
@@ -550,7 +582,7 @@ def _inplace(target: Tensor, operation: Callable[[Any, Any], Tensor], other: Any
             f"{op}: the result has shape {result.shape} but the tensor written in place has shape "
             f"{target.shape} (in place, the other operand may only broadcast to the tensor's shape)"
         )
-    if not np.can_cast(result.dtype, target.dtype, casting="same_kind"):
+    if ops._category(result.dtype) > ops._category(target.dtype):  # PyTorch: float into int, int into bool
         raise TypeError(
             f"{op}: the result has dtype {result.dtype}, which cannot be written into a tensor "
             f"of dtype {target.dtype}"
@@ -598,7 +630,8 @@ def from_op(
     """
     if isinstance(data, np.generic):  # NumPy reductions return scalars; a tensor holds an array
         data = np.asarray(data)
-    record = _grad_enabled and any(p.requires_grad for p in parents)
+    # Only floating-point results carry gradients (as in PyTorch: a cast to int64 cuts the graph).
+    record = _grad_enabled and any(p.requires_grad for p in parents) and data.dtype.kind == "f"
     edges = ()
     if record:
         for parent in parents:

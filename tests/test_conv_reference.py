@@ -35,7 +35,7 @@ def _grads(conv, x, w, b, g, stride, padding):
     x_t, w_t, b_t = (Tensor(a, requires_grad=True) for a in (x, w, b))
     out = conv(x_t, w_t, b_t, stride=stride, padding=padding)
     (out * Tensor(g)).sum().backward()
-    return out.numpy(), x_t.grad, w_t.grad, b_t.grad
+    return out.detach().numpy(), x_t.grad, w_t.grad, b_t.grad
 
 
 def _numpy(a):
@@ -107,7 +107,7 @@ def _pool_grads(pool, x, kernel, stride, g):
     x_t = Tensor(x, requires_grad=True)
     out = pool(x_t, kernel, stride)
     (out * Tensor(g)).sum().backward()
-    return out.numpy(), _numpy(x_t.grad)
+    return out.detach().numpy(), _numpy(x_t.grad)
 
 
 @pytest.mark.parametrize("ties", [False, True])

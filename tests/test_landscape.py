@@ -170,7 +170,7 @@ def network():
 
     def loss_fn():
         W1, b1, W2, b2 = params
-        out = (x @ W1.transpose() + b1).tanh() @ W2.transpose() + b2
+        out = (x @ W1.T + b1).tanh() @ W2.T + b2
         return ((out - y) ** 2).mean()
 
     return theta, params, loss_fn

@@ -126,11 +126,11 @@ def test_eval_mode_treats_each_image_independently(rng):
     x = Tensor(rng.standard_normal((4, 3, 32, 32)).astype(np.float32))
     model(x)  # one training-mode batch updates the running statistics
     model.eval()
-    together = model(x).numpy()
-    alone = model(Tensor(x.numpy()[:1])).numpy()
+    together = model(x).detach().numpy()
+    alone = model(Tensor(x.detach().numpy()[:1])).detach().numpy()
     np.testing.assert_allclose(alone[0], together[0], rtol=1e-4, atol=1e-5)
     model.train()
-    assert not np.allclose(model(Tensor(x.numpy()[:2])).numpy()[0], together[0], atol=1e-3)
+    assert not np.allclose(model(Tensor(x.detach().numpy()[:2])).detach().numpy()[0], together[0], atol=1e-3)
 
 
 def test_gradients_do_not_flow_into_the_input_unless_asked(rng):

@@ -148,11 +148,11 @@ def test_default_initialisation_is_uniform_in_plus_minus_one_over_sqrt_fan_in(la
     minisgd.random.manual_seed(0)
     module = layer()
     bound = 1 / math.sqrt(fan_in)
-    for values in (module.weight.numpy(), module.bias.numpy()):
+    for values in (module.weight.detach().numpy(), module.bias.detach().numpy()):
         assert values.dtype == np.float32
         assert np.abs(values).max() <= bound
         assert np.abs(values).max() > 0.9 * bound
-    w = module.weight.numpy().ravel()
+    w = module.weight.detach().numpy().ravel()
     # U(−b, b) has mean 0 and variance b²/3; 60 000 and 25 600 draws give errors well inside these margins.
     assert abs(w.mean()) < 0.02 * bound
     assert abs(w.var() / (bound**2 / 3) - 1) < 0.03
@@ -160,9 +160,9 @@ def test_default_initialisation_is_uniform_in_plus_minus_one_over_sqrt_fan_in(la
 
 def test_initialisation_is_reproducible_with_a_seed():
     minisgd.random.manual_seed(5)
-    first = nn.Linear(4, 3).weight.numpy()
+    first = nn.Linear(4, 3).weight.detach().numpy()
     minisgd.random.manual_seed(5)
-    np.testing.assert_array_equal(nn.Linear(4, 3).weight.numpy(), first)
+    np.testing.assert_array_equal(nn.Linear(4, 3).weight.detach().numpy(), first)
 
 
 def test_batchnorm_starts_at_identity_and_counts_batches(rng):

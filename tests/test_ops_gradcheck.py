@@ -91,7 +91,9 @@ def test_reshape_transpose_and_T(rng):
     x = leaf(rng, 2, 3, 4)
     assert gradcheck(lambda x: x.reshape(4, 6), x)
     assert gradcheck(lambda x: x.reshape(-1), x)
-    assert gradcheck(lambda x: x.transpose(2, 0, 1), x)
+    assert gradcheck(lambda x: x.permute(2, 0, 1), x)
+    assert gradcheck(lambda x: x.permute(-1, 0, 1), x)  # negative axes: the inverse permutation of (2, 0, 1)
+    assert gradcheck(lambda x: x.transpose(0, -1), x)
     assert gradcheck(lambda x: x.T, x)
 
 

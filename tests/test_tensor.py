@@ -28,7 +28,7 @@ def test_python_floats_become_float32_and_numpy_float64_is_kept():
 def test_item_numpy_detach():
     x = Tensor(np.array([[2.5]]), requires_grad=True)
     assert x.item() == 2.5
-    assert isinstance(x.numpy(), np.ndarray)
+    assert isinstance(x.detach().numpy(), np.ndarray)
     detached = (x * 2).detach()
     assert not detached.requires_grad and detached.item() == 5.0
     with pytest.raises(ValueError, match="item"):

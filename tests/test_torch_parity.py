@@ -75,7 +75,7 @@ def test_forward_and_backward_match_pytorch_in_float64(rng, name):
     tloss = TF.cross_entropy(tlogits, torch.from_numpy(labels))
     tloss.backward()
 
-    np.testing.assert_allclose(logits.numpy(), numpy_of(tlogits), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(logits.detach().numpy(), numpy_of(tlogits), rtol=1e-9, atol=1e-12)
     assert np.isclose(loss.item(), tloss.item(), rtol=1e-12)
     np.testing.assert_allclose(x.grad, numpy_of(tx.grad), rtol=1e-8, atol=1e-13)
     theirs_params = dict(theirs.named_parameters())
@@ -98,7 +98,7 @@ def test_small_vgg_with_batch_norm_in_eval_mode_matches_pytorch(rng):
     theirs.eval()
     batch = rng.standard_normal((3, 3, 32, 32))
     np.testing.assert_allclose(
-        ours(Tensor(batch)).numpy(), numpy_of(theirs(torch.from_numpy(batch))), rtol=1e-9, atol=1e-12
+        ours(Tensor(batch)).detach().numpy(), numpy_of(theirs(torch.from_numpy(batch))), rtol=1e-9, atol=1e-12
     )
 
 
@@ -125,7 +125,7 @@ def test_weights_move_from_pytorch_to_minisgd(rng):
     ours.load_state_dict({name: value.numpy() for name, value in theirs.state_dict().items()})
     images = rng.standard_normal((2, 3, 32, 32))
     np.testing.assert_allclose(
-        ours(Tensor(images)).numpy(), numpy_of(theirs(torch.from_numpy(images))), rtol=1e-9, atol=1e-12
+        ours(Tensor(images)).detach().numpy(), numpy_of(theirs(torch.from_numpy(images))), rtol=1e-9, atol=1e-12
     )
 
 
@@ -161,7 +161,7 @@ def test_conv2d_matches_pytorch(rng, shape, weight_shape, stride, padding):
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
     out = F.conv2d(*ours, stride=stride, padding=padding)
     tout = TF.conv2d(*theirs, stride=stride, padding=padding)
-    np.testing.assert_allclose(out.numpy(), numpy_of(tout), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), numpy_of(tout), rtol=1e-10, atol=1e-12)
     g = rng.standard_normal(out.shape)
     out.backward(g)
     tout.backward(torch.from_numpy(g))
@@ -175,7 +175,7 @@ def test_max_pool_with_ties_routes_gradients_like_pytorch(rng, kernel, stride):
     x = rng.integers(0, 3, size=(2, 3, 6, 7)).astype(np.float64)
     ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     out, tout = F.max_pool2d(ours, kernel, stride), TF.max_pool2d(theirs, kernel, stride)
-    np.testing.assert_array_equal(out.numpy(), numpy_of(tout))
+    np.testing.assert_array_equal(out.detach().numpy(), numpy_of(tout))
     g = rng.standard_normal(out.shape)
     out.backward(g)
     tout.backward(torch.from_numpy(g))
@@ -201,6 +201,6 @@ def test_default_initialisation_has_pytorchs_bounds():
     minisgd.random.manual_seed(0)
     theirs, ours = tnn.Conv2d(32, 64, 3), minisgd.nn.Conv2d(32, 64, 3)
     for name in ("weight", "bias"):
-        a, b = np.abs(getattr(ours, name).numpy()).max(), np.abs(numpy_of(getattr(theirs, name))).max()
+        a, b = np.abs(getattr(ours, name).detach().numpy()).max(), np.abs(numpy_of(getattr(theirs, name))).max()
         assert np.isclose(a, b, rtol=0.02)
         assert a <= 1 / np.sqrt(32 * 9)

@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from minisgd.backend import CPU_THREADS, device_of, even_parts, get_array_module, map_blocks
+from minisgd.ops import zero_where
 
 # Bytes of column matrix per block of images on the CPU: small enough that the
 # blocks of every thread, with their outputs and gradients, stay in cache
@@ -275,9 +276,11 @@ def conv2d_forward(
     out_h = output_size(height, kernel_h, stride[0], padding[0])
     out_w = output_size(width, kernel_w, stride[1], padding[1])
     pixels = pixels_per_row(out_w, out_channels)
-    if pixels == 1:
-        return _conv2d_forward(x, weight, bias, stride, padding)
     xp = get_array_module(x)
+    # The widened kernel multiplies every input pixel by its zeros too: an inf or NaN pixel would
+    # make its neighbours NaN (0 · inf), so such an input takes the plain route.
+    if pixels == 1 or not bool(xp.isfinite(x).all()):
+        return _conv2d_forward(x, weight, bias, stride, padding)
     wide_bias = None if bias is None else xp.tile(bias, pixels)
     wide = _conv2d_forward(x, widen(weight, pixels, stride[1]), wide_bias, (stride[0], pixels * stride[1]), padding)
     # (N, Ho, Wo/X, X·O) channels-last is the memory of (N, Ho, Wo, O)
@@ -345,10 +348,14 @@ def conv2d_backward(
     batch, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
     _, _, out_h, out_w = grad_out.shape
+    if batch == 0:  # an empty batch: no blocks to sum; the gradients are zero, as in PyTorch
+        zeros = lambda shape: xp.zeros(shape, dtype=grad_out.dtype)  # noqa: E731
+        return (zeros(x.shape) if need_input_grad else None, zeros(weight.shape),
+                zeros((out_channels,)) if need_bias_grad else None)
     # g channels-last, (N, Ho, Wo, O); a copy only when it is not channels-last already.
     g_last = xp.ascontiguousarray(channels_last(grad_out))
     pixels = pixels_per_row(out_w, out_channels)
-    if not need_input_grad and pixels > 1:  # the widened kernel of the forward pass: ∂L/∂w only
+    if not need_input_grad and pixels > 1 and bool(xp.isfinite(x).all()):  # the widened kernel: ∂L/∂w only
         g_wide = g_last.reshape(batch, out_h, out_w // pixels, pixels * out_channels)
         _, grad_wide, grad_b = _backward_col2im(
             g_wide, x, widen(weight, pixels, stride[1]), (stride[0], pixels * stride[1]), padding,
@@ -361,8 +368,9 @@ def conv2d_backward(
     # Take the stride-1 route unless its columns are more than twice as large (lenet's second layer:
     # O = 16 > C = 6 and no padding, so H·W·O is 5 times Ho·Wo·C).
     stride_1_is_smaller = height * width * out_channels <= 2 * out_h * out_w * channels
+    # That route also multiplies the weights by the zeros that pad g: only for finite weights.
     if (need_input_grad and stride == (1, 1) and padding[0] < kernel_h and padding[1] < kernel_w
-            and stride_1_is_smaller):
+            and stride_1_is_smaller and bool(xp.isfinite(weight).all())):
         grads = _backward_stride_1(g_last, x, weight, padding, need_bias_grad)
         # That route multiplies every pixel by the zeros that pad g, so an inf or NaN pixel would
         # make all of ∂L/∂w NaN (0·inf); PyTorch's stays finite where the pixel never meets the
@@ -530,16 +538,16 @@ def max_unpool_along(grad_out: Any, winner: Any, axis: int, kernel: int, stride:
 
     Windows that overlap (stride < kernel) add their contributions.
     """
-    xp = get_array_module(grad_out)
     count = grad_out.shape[axis]
     if stride != kernel or grad_x.shape[axis] != stride * count:  # overlaps, gaps, or an uncovered end
         grad_x.fill(0)
     for i in range(kernel):
         part = _along(axis, _window(i, stride, count))
+        # g where offset i won, +0 elsewhere: selected, not multiplied (an infinite g times 0 is NaN)
         if stride >= kernel:  # disjoint windows: every input element gets at most one gradient
-            xp.multiply(grad_out, winner == i, out=grad_x[part])
+            zero_where(winner != i, grad_out, out=grad_x[part])
         else:
-            grad_x[part] += grad_out * (winner == i)
+            grad_x[part] += zero_where(winner != i, grad_out)
 
 
 def _pool_blocks(x: Any) -> list[tuple[int, int]]:
@@ -566,8 +574,9 @@ def max_pool2d_forward(x: Any, kernel: tuple[int, int], stride: tuple[int, int])
     out_h, out_w = output_size(height, kernel[0], stride[0], 0), output_size(width, kernel[1], stride[1], 0)
     along_width = xp.empty((batch, height, out_w, channels), dtype=x.dtype)
     out = xp.empty((batch, out_h, out_w, channels), dtype=x.dtype)
-    winner_w = xp.empty(along_width.shape, dtype=xp.uint8)
-    winner_h = xp.empty(out.shape, dtype=xp.uint8)
+    # The winning offset i < kernel: one byte when it fits (kernels up to 256), else int64.
+    winner_w = xp.empty(along_width.shape, dtype=xp.uint8 if kernel[1] <= 256 else xp.int64)
+    winner_h = xp.empty(out.shape, dtype=xp.uint8 if kernel[0] <= 256 else xp.int64)
 
     def pool_block(block: tuple[int, int]) -> None:
         part = slice(*block)

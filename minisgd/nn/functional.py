@@ -33,6 +33,18 @@ def _tensor(x: Any, name: str, op: str) -> Tensor:
     raise TypeError(f"{op}: {name} must be a minisgd.Tensor; got {type(x).__name__}")
 
 
+def _floating(x: Tensor, op: str) -> Tensor:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating-point tensor, as in PyTorch; got dtype {x.dtype}")
+    return x
+
+
+def _same_dtype(tensors: tuple[Tensor | None, ...], op: str) -> None:
+    dtypes = [t.dtype for t in tensors if t is not None]
+    if len(set(dtypes)) > 1:
+        raise TypeError(f"{op}: input, weight and bias must have one dtype, as in PyTorch; got {dtypes}")
+
+
 def _check_image(x: Tensor, op: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{op}: expected input of shape (N, C, H, W) (4 dimensions); got shape {x.shape}")
@@ -62,6 +74,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(
             f"linear: expected input of shape (..., {weight.shape[1]}); got shape {x.shape}"
         )
+    _same_dtype((x, weight, bias), "linear")
     in_features = weight.shape[1]
     x_rows = x.data.reshape(-1, in_features)
     w = weight.data
@@ -126,6 +139,7 @@ def conv2d(
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},); got {bias.shape}")
+    _same_dtype((x, weight, bias), "conv2d")
     stride = checks.int_pair("conv2d", "stride", stride, low=1)
     padding = checks.int_pair("conv2d", "padding", padding, low=0)
     _check_window(x, weight.shape[2:], padding, "conv2d")
@@ -208,9 +222,13 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """s_i = e^{x_i − m} / Σ_j e^{x_j − m}, with m = max_j x_j (which cancels, and prevents overflow).
 
     ∂L/∂x_i = s_i · (g_i − Σ_j g_j s_j)
+
+    Floating-point tensors only, as in PyTorch (which skips that check for an empty tensor).
     """
-    x = _tensor(x, "input", "softmax")
+    x = _floating(_tensor(x, "input", "softmax"), "softmax")
     xp = get_array_module(x.data)
+    if x.size == 0:  # nothing to normalise (the max of an empty axis does not exist)
+        return from_op(x.data.copy(), (x,), lambda g: (g.copy(),), "softmax")
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     s = xp.exp(shifted)
     s /= s.sum(axis=axis, keepdims=True)
@@ -224,8 +242,10 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     ∂L/∂x_i = g_i − s_i · Σ_j g_j
     """
-    x = _tensor(x, "input", "log_softmax")
+    x = _floating(_tensor(x, "input", "log_softmax"), "log_softmax")
     xp = get_array_module(x.data)
+    if x.size == 0:
+        return from_op(x.data.copy(), (x,), lambda g: (g.copy(),), "log_softmax")
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
     return from_op(
@@ -281,15 +301,20 @@ def cross_entropy(logits: Tensor, targets: Any, label_smoothing: float = 0.0) ->
     shifted = logits.data - logits.data.max(axis=1, keepdims=True)
     log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
     rows = xp.arange(batch)
-    q = xp.zeros_like(log_probs)
-    q[rows, y] = 1.0
     loss = -(1.0 - label_smoothing) * log_probs[rows, y].sum() / batch
     if label_smoothing:
-        q = (1.0 - label_smoothing) * q + label_smoothing / classes
         loss = loss - label_smoothing / classes * log_probs.sum() / batch
 
     def backward(g):
-        return ((xp.exp(log_probs) - q) * (g / batch),)
+        # The chain through log_softmax, term by term as PyTorch computes it: ∂L/∂log p = −q·g/N
+        # (−(1 − ε)·g/N at each target, −(ε/K)·g/N at every class), then
+        # ∂L/∂z = ∂L/∂log p − softmax(z)·Σ_k ∂L/∂log p. It equals (softmax(z) − q)·g/N; written
+        # this way an infinite g gives PyTorch's infinities and NaNs (no ∞ · 0 where q = 0).
+        grad_log_probs = xp.zeros_like(log_probs)
+        grad_log_probs[rows, y] = -(g * (1.0 - label_smoothing)) / batch
+        if label_smoothing:
+            grad_log_probs -= g * (label_smoothing / classes) / batch
+        return (grad_log_probs - xp.exp(log_probs) * grad_log_probs.sum(axis=1, keepdims=True),)
 
     return from_op(xp.asarray(loss, dtype=logits.dtype), (logits,), backward, "cross_entropy")
 
@@ -396,9 +421,11 @@ def batch_norm(
     inv_std = 1.0 / xp.sqrt(var + eps)
     x_hat = centered * inv_std
     gamma = weight.data if weight is not None else None
-    out = x_hat * gamma if gamma is not None else x_hat.copy()  # the output never aliases the saved x̂
-    if bias is not None:
-        out += bias.data
+    # out = γ·x̂ + β, computed as PyTorch does: x·α + (β − μ·α) with α = γ/√(σ² + ε) (the same
+    # number up to rounding, and the same inf and NaN where γ or β is infinite)
+    alpha = inv_std * gamma if gamma is not None else inv_std
+    shift = -mean * alpha if bias is None else bias.data - mean * alpha
+    out = x_last * alpha + shift
 
     def backward(g):
         g_last = xp.moveaxis(g, 1, -1)

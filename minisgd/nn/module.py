@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from minisgd import backend
-from minisgd.tensor import Tensor
+from minisgd.tensor import Tensor, mark_modified
 
 
 class Parameter(Tensor):
@@ -224,6 +224,7 @@ class Module:
             prefix = f"{path}." if path else ""
             for name, param in module._parameters.items():
                 param.data = _like(state[prefix + name], param.data)
+                mark_modified(param, "load_state_dict", None)  # new values, as PyTorch's copy_ (a version bump)
             for name, array in module._buffers.items():
                 if array is not None:
                     module._buffers[name] = _like(state[prefix + name], array)

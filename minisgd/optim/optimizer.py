@@ -27,7 +27,7 @@ import numpy as np
 
 from minisgd import checks
 from minisgd.backend import get_array_module, to_numpy
-from minisgd.tensor import Tensor
+from minisgd.tensor import Tensor, mark_modified
 
 
 class Optimizer:
@@ -70,13 +70,20 @@ class Optimizer:
         return [param for group in self.param_groups for param in group["params"]]
 
     def step(self) -> None:
-        """Apply update t to every parameter that has a gradient, then count it (t ← t + 1)."""
+        """Apply update t to every parameter that has a gradient, then count it (t ← t + 1).
+
+        Each update writes a weight in place, so it bumps the weight's version
+        counter, as in PyTorch: a graph recorded before the step that saved the
+        weight (a forward pass whose backward has not run yet) then raises in
+        ``backward()`` instead of giving the gradient at the new weights.
+        """
         options_now = [self.options_at_t(group) for group in self.param_groups]  # all checked before any change
         i = 0
         for group, options in zip(self.param_groups, options_now):
             for param in group["params"]:
                 if param.grad is not None:
                     self.update(param, param.grad, self.state[i], **options)
+                    mark_modified(param, f"{type(self).__name__}.step()", None)
                 i += 1
         self.t += 1
 

@@ -44,7 +44,7 @@ import numpy as np
 from minisgd import checks, schedules
 from minisgd.backend import get_array_module
 from minisgd.nn.module import Module
-from minisgd.tensor import Tensor, no_grad
+from minisgd.tensor import Tensor, mark_modified, no_grad
 
 AvgFn = Callable[[Any, Any, int], Any]
 
@@ -117,6 +117,7 @@ class AveragedModel(Module):
                 average.data[...] = param.data
             else:
                 average.data[...] = self.avg_fn(average.data, param.data, n)
+            mark_modified(average, "AveragedModel.update_parameters", None)  # written in place
         self.n_averaged += 1  # a 0-d array, updated in place
 
     def extra_repr(self) -> str:
