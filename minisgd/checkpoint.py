@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -128,10 +129,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 # What reading a damaged or crafted zip can raise: a bad header or CRC (BadZipFile), an "encrypted" flag
 # (RuntimeError), an unknown compression method (NotImplementedError), a corrupt deflate stream (zlib.error),
-# a member NumPy cannot parse (ValueError), sizes beyond memory (MemoryError), and the rest.
+# a member NumPy cannot parse (ValueError; SyntaxError or tokenize's TokenError for a damaged .npy header),
+# sizes beyond memory (MemoryError), and the rest.
 UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, RuntimeError,
               NotImplementedError, zlib.error, KeyError, struct.error, UnicodeDecodeError, OverflowError,
-              MemoryError, TypeError)
+              MemoryError, TypeError, SyntaxError, tokenize.TokenError)
 
 
 def _whole_number(path: Path, arrays: dict[str, np.ndarray], key: str) -> int:

@@ -13,10 +13,12 @@ central headers × first and last member).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +160,24 @@ def test_crafted_zip_headers(saved, field, where, member):
             struct.pack_into(form, raw, start + offsets[where], value)
     resume(bytes(raw))
     COUNTS["headers"] += 1
+
+
+@pytest.mark.parametrize("damage", [(b"(", b"(("), (b")", b"(")], ids=["an extra bracket", "an unclosed one"])
+def test_a_member_whose_npy_header_does_not_parse(saved, damage):
+    # NumPy tokenizes a .npy header: an unbalanced bracket raises tokenize.TokenError from inside np.load
+    # (a byte flip found it once). Rewrite the zip with one member's header damaged so, and resume it.
+    old, new = damage
+    source = zipfile.ZipFile(io.BytesIO(saved["bytes"]))
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(damaged, "w") as target:
+        for n, info in enumerate(source.infolist()):
+            data = source.read(info)
+            if n == 0:
+                end = data.index(b"}")
+                data = data[:end].replace(old, new, 1) + data[end:]
+            target.writestr(info.filename, data)
+    code, out, err = resume(damaged.getvalue())
+    assert code == 2 and "Traceback" not in err
 
 
 # ------------------------------------------------------------------ foreign files with the checkpoint's names
