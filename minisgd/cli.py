@@ -724,10 +724,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (2 for a bad argument, 130 after Ctrl-C)."""
     import minisgd
 
-    if signal.getsignal(signal.SIGINT) is minisgd._interrupted_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is caught below
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+    try:  # the handler is swapped inside the try, so a Ctrl-C at any moment after it is caught below
+        if signal.getsignal(signal.SIGINT) is minisgd._interrupted_while_starting:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
