@@ -200,6 +200,11 @@ def binary_case(name):
         form = draw(st.sampled_from(["tensor", "scalar", "reflected scalar"] if forward_name else ["tensor"]))
         if form == "tensor":
             b = arrays(draw, draw(st.sampled_from(DTYPES)), b_shape)
+            if name == "pow" and a.dtype == np.float64 and b.dtype == np.float32:
+                # PyTorch's backward computes b − 1 in b's float32 before promoting, so for a negative base
+                # and an exponent that float32 rounds to an integer, (−1.0) ** 1e-15 gets a finite
+                # ∂/∂a (−0) where the promoted formula gives NaN: a rounding artefact, not a case to mirror
+                a = np.abs(a)
             if forward_name and draw(st.booleans()):
                 return [a, b], lambda x, y: getattr(x, forward_name)(y), reference
             return [a, b], function, reference
