@@ -214,6 +214,7 @@ def abort(message: str, comm: Any = None, code: int = 1) -> None:
     print(f"minisgd: error: {message}", file=sys.stderr, flush=True)
     comm = _comm(comm)
     if comm is not None and comm.Get_size() > 1:
+        time.sleep(0.5)  # mpiexec forwards the line before Abort tears the job down (it was lost 1 run in 6)
         comm.Abort(code)
     raise SystemExit(code)
 
