@@ -65,13 +65,17 @@ _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: '١٢' or '1_00
 _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.I)
 
 
-def _at_least(kind: type, minimum: int):
+def _at_least(kind: type, minimum: int, maximum: float | None = None):
     """An argparse type: a finite ``kind`` (int or float) >= ``minimum``, integers <= MAX_INTEGER.
 
     Only plain ASCII numbers are read (``12``, ``-3``, ``1e-3``), without surrounding spaces; argparse
-    names the option in the error.
+    names the option in the error. ``maximum`` bounds a float too (a time limit beyond what the
+    system's clocks take).
     """
-    allowed = f"an integer in [{minimum}, {MAX_INTEGER}]" if kind is int else f"a finite number >= {minimum}"
+    if kind is int:
+        allowed = f"an integer in [{minimum}, {MAX_INTEGER}]"
+    else:
+        allowed = f"a finite number >= {minimum}" if maximum is None else f"a number in [{minimum}, {maximum:g}]"
 
     def parse(text: str):
         pattern = _INTEGER_TEXT if kind is int else _NUMBER_TEXT
@@ -79,6 +83,7 @@ def _at_least(kind: type, minimum: int):
             raise argparse.ArgumentTypeError(f"must be {allowed} (plain ASCII digits, no spaces); got {text!r}")
         value = kind(text) + 0  # + 0 turns -0.0 into 0.0
         too_large = value > MAX_INTEGER if kind is int else not math.isfinite(value)  # (a huge int has no float)
+        too_large = too_large or (maximum is not None and value > maximum)
         if too_large or value < minimum:
             raise argparse.ArgumentTypeError(f"must be {allowed}; got {_short(text)}")
         return value
@@ -631,8 +636,8 @@ def _add_exercise_command(commands: Any) -> None:
         parser.add_argument("--file", type=_path, default=None, metavar="PATH", help="the exercise file (default: "
                                                                         "exercises/TOPIC.py)")
     actions.choices["check"].add_argument(
-        "--time-limit", type=_at_least(float, 0.1), default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
-        help=f"stop a task that runs longer than this (default: {DEFAULT_TIME_LIMIT:g})")
+        "--time-limit", type=_at_least(float, 0.1, maximum=3600), default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+        help=f"stop a task that runs longer than this, at most 3600 (default: {DEFAULT_TIME_LIMIT:g})")
 
 
 def command_exercise(args: argparse.Namespace) -> int:

@@ -127,7 +127,8 @@ class LRRangeTestResult:
             ax.axvline(self.valley_lr, color="C2", ls=":", label=f"valley: {self.valley_lr:.3g}")
         ax.set_xscale("log")
         if len(self.lrs):  # the whole swept range; heights up to a quarter above the start, so the dip shows
-            ax.set_xlim(self.lrs[0], self.lrs[-1])
+            if self.lrs[-1] > self.lrs[0]:  # a sweep that stopped after its first update has no range
+                ax.set_xlim(self.lrs[0], self.lrs[-1])
             low = min(self.smoothed.min(), self.losses.min())
             high = min(self.smoothed.max(), 1.25 * self.smoothed[0])  # the blow-up leaves through the top
             if self.stopped is not None and self.stopped.startswith("the loss stopped changing"):

@@ -153,7 +153,9 @@ def test_a_missing_function_is_named(tmp_path):
     (["exercise"], "the following arguments are required: {list,start,check}"),
     (["exercise", "check", "optimizers"], "argument TOPIC: invalid choice: 'optimizers'"),
     (["exercise", "start"], "the following arguments are required: TOPIC"),
-    (["exercise", "check", "sgd", "--time-limit", "0"], "argument --time-limit: must be a finite number >= 0.1"),
+    (["exercise", "check", "sgd", "--time-limit", "0"], "argument --time-limit: must be a number in [0.1, 3600]"),
+    # a limit beyond what the system's clocks take was an OverflowError (found by the long CLI fuzz)
+    (["exercise", "check", "sgd", "--time-limit", "2147484"], "argument --time-limit: must be a number in [0.1, 3600]"),
     (["exercise", "list", "--file", "x.py"], "unrecognized arguments: --file x.py"),
 ])
 def test_bad_arguments_get_one_line_and_exit_code_2(capsys, argv, message):
