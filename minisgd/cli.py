@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from minisgd import recipe, runs
+from minisgd import distributed, recipe, runs
 
 # Options that may be given with --resume: everything else is the saved run's.
 RESUME_OPTIONS = ("--resume", "--epochs", "--quiet")  # and the number of workers, mpiexec's -n
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--quiet", action="store_true", help="no progress bars (they are off anyway when the "
                                                           "output is not a terminal)")
     parallel = train.add_argument_group("many workers (run under mpiexec -n K; --batch-size is the global batch)")
-    parallel.add_argument("--data-parallel", choices=("sync", "ring", "local-sgd", "async"), default=None,
+    parallel.add_argument("--data-parallel", choices=distributed.MODES, default=None,
                           help="sync: mini-batch SGD with the global batch, gradients averaged by MPI's all-reduce; "
                                "ring: the same with minisgd's ring all-reduce; local-sgd: average the weights every "
                                "--sync-every updates; async: rank 0 is a parameter server")
@@ -373,8 +373,6 @@ def _cifar_line(train_set: Any, test_set: Any) -> str:
 
 
 def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from minisgd import distributed
-
     show_bars = not args.quiet and sys.stderr.isatty()
     if distributed.launched_rank() > 0:  # data parallel: rank 0 alone prints and draws the bar
         sys.stdout, show_bars = open(os.devnull, "w"), False
@@ -485,20 +483,21 @@ def command_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _workers_line(run: Any) -> str:
     """What the K workers do, and which process is which rank (mpiexec's own messages name PIDs)."""
-    from minisgd import distributed
-
     workers, config = run.workers, run.config
     if workers.size == 1:
         return (f"--data-parallel {config.data_parallel}: not started by mpiexec (or mpi4py is missing), so this "
                 f"runs as one process, K = 1: plain mini-batch SGD with B = {config.batch_size}")
     pids = distributed.gather_pids(workers.comm)
     ranks = ", ".join(f"{rank}={pid}" for rank, pid in enumerate(pids))
-    share = {"async": f"rank 0 serves the weights, {workers.size - 1} workers push gradients of batches of "
-                      f"{config.batch_size}",
-             "local-sgd": f"each worker steps on {config.batch_size // workers.size} images, the weights are "
-                          f"averaged every {config.sync_every} updates"}.get(
-        config.data_parallel, f"each worker takes {config.batch_size // workers.size} images of the global batch "
-                              f"B = {config.batch_size}; gradients averaged ({config.data_parallel})")
+    slice_size = config.batch_size // workers.size
+    if config.data_parallel == "async":
+        share = (f"rank 0 serves the weights, {workers.size - 1} workers push gradients of batches of "
+                 f"{config.batch_size}")
+    elif config.data_parallel == "local-sgd":
+        share = f"each worker steps on {slice_size} images, the weights are averaged every {config.sync_every} updates"
+    else:
+        share = (f"each worker takes {slice_size} images of the global batch B = {config.batch_size}; gradients "
+                 f"averaged ({config.data_parallel})")
     resumed = ""
     if run.start_epoch and run.saved_workers != workers.size:
         resumed = (f"; trained so far on K = {run.saved_workers}, continuing on K = {workers.size} with the same "
@@ -508,8 +507,6 @@ def _workers_line(run: Any) -> str:
 
 def _worker_lost(run: Any, error: Exception) -> int:
     """One line naming the rank that stopped answering and what the checkpoint holds; then stop every worker."""
-    from minisgd import distributed
-
     if distributed.launched_rank() > 0 and 0 not in error.lost:
         time.sleep(2 * distributed.TIMEOUT)  # rank 0 reports and stops the run
         os._exit(1)

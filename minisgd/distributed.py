@@ -238,6 +238,14 @@ def _unflatten(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarr
     return out
 
 
+def _load_flat(params: Sequence[Any], flat: np.ndarray, attribute: str) -> None:
+    """Write the consecutive pieces of ``flat`` into each parameter's ``data`` or ``grad`` (shape, dtype, device)."""
+    from minisgd.backend import get_array_module
+
+    for p, piece in zip(params, _unflatten(flat, [p.data.shape for p in params])):
+        setattr(p, attribute, get_array_module(p.data).asarray(piece.astype(p.data.dtype)))
+
+
 def chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
     """The K = ``size`` chunks of a flat buffer of n numbers: chunk c is [c·n//K, (c+1)·n//K) (some empty if n < K)."""
     return [(c * n // size, (c + 1) * n // size) for c in range(size)]
@@ -360,12 +368,10 @@ def broadcast_parameters(model: Any, comm: Any = None, root: int = 0) -> None:
     comm = communicator(comm)
     if comm is None or comm.Get_size() == 1:
         return
-    names, flat_state = list(model.state_dict()), model.state_dict()
-    for name in names:
-        array = np.ascontiguousarray(flat_state[name])
+    state = {name: np.ascontiguousarray(array) for name, array in model.state_dict().items()}
+    for name, array in state.items():
         _wait([comm.Ibcast(array, root=root)], comm, f"broadcast_parameters ({name})")
-        flat_state[name] = array
-    model.load_state_dict(flat_state)
+    model.load_state_dict(state)
 
 
 # --------------------------------------------------------------- the loader
@@ -403,15 +409,16 @@ class WorkerSlices:
 
 def check_batch(batch_size: int, n_train: int, workers: int, where: str = "--batch-size") -> None:
     """Refuse a global batch B that K workers cannot share: B % K != 0, or a last batch with fewer than K images."""
+    name = where.lstrip("-").replace("-", "_")
     if batch_size % workers:
         raise ValueError(
-            f"{where.lstrip('-').replace('-', '_')} must be divisible by the number of workers K = {workers} "
+            f"{name} must be divisible by the number of workers K = {workers} "
             f"(each takes B/K images of the global batch B); got {batch_size}"
         )
     last = n_train % batch_size
     if 0 < last < workers:
         raise ValueError(
-            f"{where.lstrip('-').replace('-', '_')}: the last mini-batch of each epoch holds {last} image(s) "
+            f"{name}: the last mini-batch of each epoch holds {last} image(s) "
             f"({n_train} training images), fewer than the K = {workers} workers; choose a batch size that "
             f"leaves 0 or at least {workers} images for it; got {batch_size}"
         )
@@ -472,7 +479,7 @@ class Workers:
         loss_value = float(loss.item())
         if self.size == 1:
             return loss_value, correct, count
-        from minisgd.backend import get_array_module, to_numpy
+        from minisgd.backend import to_numpy
 
         params = [p for group in optimizer.param_groups for p in group["params"]]
         stats = np.array([loss_value * count, correct, count], dtype=np.float64)
@@ -487,11 +494,7 @@ class Workers:
         (total,) = allreduce([flat], "sum", self.algorithm, comm=self.comm)
         self.rounds += 1
         n = float(total[-1])
-        start = 0
-        for p, g in zip(with_grad, grads):
-            xp = get_array_module(p.grad)
-            p.grad = xp.asarray((total[start:start + g.size] / dtype.type(n)).reshape(g.shape).astype(dtype))
-            start += g.size
+        _load_flat(with_grad, total[:-3] / dtype.type(n), "grad")
         loss_sum, correct_sum = float(total[-3]), float(total[-2])
         return loss_sum / n, int(round(correct_sum)), int(round(n))
 
@@ -502,11 +505,8 @@ class Workers:
         if t % self.sync_every and (not self.steps_per_epoch or t % self.steps_per_epoch):
             return
         params = list(model.parameters())
-        averaged = allreduce([p.data for p in params], "mean", comm=self.comm)
-        from minisgd.backend import get_array_module
-
-        for p, value in zip(params, averaged):
-            p.data = get_array_module(p.data).asarray(value.astype(p.data.dtype))
+        (averaged,) = allreduce([_flatten([p.data for p in params])[0]], "mean", comm=self.comm)
+        _load_flat(params, averaged, "data")
         self.rounds += 1
 
     def evaluate(self, model: Any, loader: Any, loss_fn: Callable) -> dict[str, float]:
@@ -532,15 +532,13 @@ class Workers:
                test_loader: Any = None, loss_fn: Callable | None = None, on_epoch_end: Callable | None = None,
                log: Callable | None = None, clip_grad_norm: float | None = None, **ignored: Any) -> Any:
         """The parameter server: apply each pushed gradient, W_{t+1} = W_t − α g(W_{t−τ}); send back the weights."""
-        from minisgd.backend import get_array_module
         from minisgd.nn.utils import clip_grad_norm_
-        from minisgd.train import History, evaluate
+        from minisgd.train import History, _default_loss, evaluate
 
         MPI = _mpi()
         history = history if history is not None else History()
         params = list(model.parameters())
-        shapes = [p.data.shape for p in params]
-        n_weights = sum(int(np.prod(s, dtype=np.int64)) for s in shapes)
+        n_weights = sum(int(p.data.size) for p in params)
         buffer = np.empty(n_weights + 2, dtype=np.float64)  # gradient, version, loss
         version = len(history.step_loss)
         for epoch in range(start_epoch + 1, epochs + 1):
@@ -553,12 +551,7 @@ class Workers:
                 worker = status.Get_source()
                 lr = optimizer.lr
                 self.staleness.append(version - int(buffer[-2]))
-                start = 0
-                for p, shape in zip(params, shapes):
-                    size = int(np.prod(shape, dtype=np.int64))
-                    xp = get_array_module(p.data)
-                    p.grad = xp.asarray(buffer[start:start + size].reshape(shape).astype(p.data.dtype))
-                    start += size
+                _load_flat(params, buffer[:n_weights], "grad")
                 if clip_grad_norm is not None:
                     clip_grad_norm_(params, clip_grad_norm)
                 optimizer.step()
@@ -574,7 +567,7 @@ class Workers:
                       "seconds": seconds, "images_per_second": float("nan"),
                       "mean_staleness": float(np.mean(self.staleness[-self.steps_per_epoch:]))}
             if test_loader is not None:
-                scores = evaluate(model, test_loader, loss_fn or _cross_entropy())
+                scores = evaluate(model, test_loader, loss_fn or _default_loss())
                 record.update(test_loss=scores["loss"], test_acc=scores["acc"])
             history.epochs.append(record)
             if log is not None:
@@ -588,14 +581,13 @@ class Workers:
 
     def _work(self, model: Any, train_loader: Any, options: dict[str, Any]) -> Any:
         """An asynchronous worker: gradient of its next batch at the weights it has, push, pull the new weights."""
-        from minisgd.backend import get_array_module, to_numpy
-        from minisgd.train import History, _loss_and_correct
+        from minisgd.backend import to_numpy
+        from minisgd.train import History, _default_loss, _loss_and_correct
 
-        loss_fn = options.get("loss_fn") or _cross_entropy()
+        loss_fn = options.get("loss_fn") or _default_loss()
         history = options.get("history") if options.get("history") is not None else History()
         params = list(model.parameters())
-        shapes = [p.data.shape for p in params]
-        n_weights = sum(int(np.prod(s, dtype=np.int64)) for s in shapes)
+        n_weights = sum(int(p.data.size) for p in params)
         reply = np.empty(n_weights + 1, dtype=np.float64)
         version = len(history.step_loss)
         for epoch in range(options.get("start_epoch", 0) + 1, options["epochs"] + 1):
@@ -610,16 +602,5 @@ class Workers:
                 _wait([self.comm.Isend(message, dest=0, tag=epoch)], self.comm, "an async worker (push)")
                 _wait([self.comm.Irecv(reply, source=0, tag=epoch)], self.comm, "an async worker (pull)")
                 version = int(reply[-1])
-                start = 0
-                for p, shape in zip(params, shapes):
-                    size = int(np.prod(shape, dtype=np.int64))
-                    p.data = get_array_module(p.data).asarray(reply[start:start + size].reshape(shape)
-                                                              .astype(p.data.dtype))
-                    start += size
+                _load_flat(params, reply[:-1], "data")
         return history
-
-
-def _cross_entropy() -> Callable:
-    from minisgd.nn import functional as F
-
-    return F.cross_entropy

@@ -301,9 +301,8 @@ def _workers(config: RunConfig, n_train: int) -> Any:
                              "without mpiexec")
         return None
     workers = distributed.Workers(config.data_parallel, sync_every=config.sync_every)
-    sharing = workers.size - 1 if config.data_parallel == "async" else workers.size
-    if config.data_parallel != "async" and sharing > 1:
-        distributed.check_batch(config.batch_size, n_train, sharing)
+    if config.data_parallel != "async" and workers.size > 1:  # async workers take whole batches
+        distributed.check_batch(config.batch_size, n_train, workers.size)
     return workers
 
 
@@ -557,9 +556,8 @@ def _train(run: Run, progress: bool, log: Callable[[str], None] | None) -> RunRe
     if writer:
         title = f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule"
         if config.swa_start is not None:  # the schedule's rate until swa_start, then SWA's
-            title = (f"{config.model} on {config.dataset}: {config.optimizer}, {config.schedule} schedule to epoch "
-                     f"{config.swa_start}, then SWA at swa_lr {config.swa_lr:g} (weights averaged over epochs "
-                     f"{config.swa_start + 1}–{config.epochs})")
+            title += (f" to epoch {config.swa_start}, then SWA at swa_lr {config.swa_lr:g} (weights averaged over "
+                      f"epochs {config.swa_start + 1}–{config.epochs})")
         for name, write in ((HISTORY, lambda path: write_text(path, json.dumps(history.to_dict(), indent=1))),
                             (CURVES, lambda path: plot_history(history, path, title=title))):
             try:

@@ -507,13 +507,16 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None, requires_gra
     return Tensor(_as_array(data, dtype, device).copy(), requires_grad=requires_grad)
 
 
+_COMPARISONS = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
+                "ge": "greater_equal"}  # the array modules' names
+
+
 def _compare(a: Tensor, b: Any, op: str) -> Tensor:
     """``a op b`` elementwise (``op``: eq, ne, lt, le, gt or ge) after PyTorch's promotion of the operands."""
     with no_grad():
         a, b = ops._binary(a, b, op)
     xp = backend.get_array_module(a.data)
-    return Tensor(getattr(xp, {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
-                               "gt": "greater", "ge": "greater_equal"}[op])(a.data, b.data), device=a.device)
+    return Tensor(getattr(xp, _COMPARISONS[op])(a.data, b.data), device=a.device)
 
 
 def _axis(axis: Any, dim: Any) -> Any:

@@ -9,6 +9,7 @@ GPU runs them on the real one.
 """
 
 import os
+import sys
 
 import matplotlib
 import numpy as np
@@ -31,3 +32,10 @@ FULL = os.environ.get("MINISGD_FULL") == "1"
 def rng():
     """A seeded NumPy generator, so every test draws the same numbers each run."""
     return np.random.default_rng(1234)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the run: how many cases the fuzz harnesses ran (the closing note quotes them)."""
+    for module, counts in (("test_cli_fuzz", "CASES"), ("test_checkpoint_fuzz", "COUNTS")):
+        if module in sys.modules:
+            terminalreporter.write_line(f"{module} cases: {getattr(sys.modules[module], counts)}")

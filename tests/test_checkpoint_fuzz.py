@@ -108,7 +108,8 @@ def test_byte_flips(saved, data):
     for _ in range(data.draw(st.integers(1, 3))):
         at = data.draw(st.integers(0, len(raw) - 1))
         raw[at] ^= data.draw(st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128, 255]))
-    resume(bytes(raw))
+    code, _, err = resume(bytes(raw))  # resume() also checks that a resume holds exactly the file's data
+    assert code in (0, 2), err  # a flip that leaves the data intact (zip padding, a name) may resume
     COUNTS["flips"] += 1
 
 
@@ -229,8 +230,3 @@ def tempfile_of(content: bytes) -> str:
     os.write(handle, content)
     os.close(handle)
     return name
-
-
-def test_report_the_case_counts(capsys):
-    with capsys.disabled():
-        print(f"\ncheckpoint fuzz cases: {COUNTS}")

@@ -340,9 +340,3 @@ def test_random_combinations_of_flags(command):
             CASES["generative"] += 1
 
     one()
-
-
-def test_report_the_case_counts(capsys):
-    # Runs last in this file (pytest keeps the order): prints how many cases each part ran.
-    with capsys.disabled():
-        print(f"\ncli fuzz cases: {CASES}")
