@@ -53,6 +53,20 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing minisgd
 NETWORKS = ("small_vgg", "lenet")
 
 
+def bounded_int(low: int, high: int):
+    """An argparse ``type``: an integer from ``low`` to ``high``, else argparse's one-line error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}; got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}; got {text.strip()[:40]}")
+        return value
+
+    return parse
+
+
 # ------------------------------------------------------------------ memory
 def _rss_mb(field: str) -> float | None:
     """A memory field of /proc/self/status (VmRSS, VmHWM) in MB, or None off Linux."""
@@ -130,11 +144,13 @@ def _time_steps(step, warmup: int, steps: int, synchronize=lambda: None) -> tupl
     return times[len(times) // 2], peak
 
 
-def worker_minisgd(network: str, batch: int, warmup: int, steps: int, device: str = "cpu") -> dict:
+def minisgd_training_step(network: str, batch: int, device: str = "cpu"):
+    """(model, optimizer, step) for minisgd: ``step()`` is zero_grad, forward, cross-entropy, backward, and SGD
+    with momentum 0.9."""
     import numpy as np
 
     import minisgd
-    from minisgd import backend, models, optim
+    from minisgd import models, optim
     from minisgd.nn import functional as F
 
     minisgd.random.manual_seed(0)
@@ -150,6 +166,13 @@ def worker_minisgd(network: str, batch: int, warmup: int, steps: int, device: st
         loss.backward()
         optimizer.step()
 
+    return model, optimizer, step
+
+
+def worker_minisgd(network: str, batch: int, warmup: int, steps: int, device: str = "cpu") -> dict:
+    from minisgd import backend
+
+    _, _, step = minisgd_training_step(network, batch, device)
     seconds, peak = _time_steps(step, warmup, steps, synchronize=lambda: backend.synchronize(device))
     if device == "cuda":  # what CuPy's memory pool holds: its peak, since a pool only grows
         pool = getattr(backend.array_module("cuda"), "get_default_memory_pool", None)
@@ -157,11 +180,12 @@ def worker_minisgd(network: str, batch: int, warmup: int, steps: int, device: st
     return {"seconds": seconds, "peak_mb": peak}
 
 
-def worker_torch(network: str, batch: int, warmup: int, steps: int, device: str = "cpu") -> dict:
+def torch_training_step(network: str, batch: int, device: str = "cpu"):
+    """(model, optimizer, step) for the same network and step in PyTorch, on ``OMP_NUM_THREADS`` threads."""
     import torch
     from torch import nn
 
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     torch.manual_seed(0)
     if network == "small_vgg":
         model = nn.Sequential(
@@ -188,6 +212,13 @@ def worker_torch(network: str, batch: int, warmup: int, steps: int, device: str 
         loss.backward()
         optimizer.step()
 
+    return model, optimizer, step
+
+
+def worker_torch(network: str, batch: int, warmup: int, steps: int, device: str = "cpu") -> dict:
+    import torch
+
+    _, _, step = torch_training_step(network, batch, device)
     synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -246,14 +277,15 @@ def torch_description() -> str:
     return f"PyTorch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
-def _run_worker(args: argparse.Namespace, batch: int, *worker_args: str) -> dict | None:
-    """Run one measurement in a fresh interpreter with the thread count fixed; None if it fails."""
+def _run_worker(args: argparse.Namespace, batch: int, *worker_args: str, script: Path | None = None) -> dict | None:
+    """Run one measurement (``script --worker …``, this script by default) in a fresh interpreter with the
+    thread count fixed; None if it fails."""
     env = dict(os.environ)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[variable] = str(args.threads)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     command = [
-        sys.executable, str(Path(__file__).resolve()), "--worker", *worker_args,
+        sys.executable, str(script or Path(__file__).resolve()), "--worker", *worker_args,
         "--batch", str(batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
         "--device", args.device, *(["--quick"] if args.quick else []),
     ]
@@ -274,16 +306,17 @@ def _torch_installed() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds: batch 32, 1 warm-up, 3 steps")
-    parser.add_argument("--batch", type=int, nargs="+", default=None,
+    parser.add_argument("--batch", type=bounded_int(1, 4096), nargs="+", default=None,
                         help="images per step, one or more (default 128, and 512 on cuda; 32 with --quick)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cpu: against PyTorch CPU; cuda: minisgd on CuPy against PyTorch eager CUDA")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 15)")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads for both frameworks")
+    parser.add_argument("--warmup", type=bounded_int(0, 1000), default=None, help="untimed steps first (default 3)")
+    parser.add_argument("--steps", type=bounded_int(1, 1000), default=None, help="timed steps (default 15)")
+    parser.add_argument("--threads", type=bounded_int(1, 256), default=2,
+                        help="BLAS/OpenMP threads for both frameworks")
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=bounded_int(1, 100),
         default=None,
         help="alternating measurements per framework, best kept (default 3; 1 with --quick)",
     )

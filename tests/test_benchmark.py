@@ -1,11 +1,14 @@
 """The benchmark runs end to end in its --quick form (no timing is asserted: speed lives in benchmarks/)."""
 
+import argparse
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "train_step.py"
@@ -74,3 +77,17 @@ def test_cuda_without_cupy_exits_with_the_install_hint():
 def test_the_header_names_a_forced_openblas_kernel(monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     assert "OPENBLAS_CORETYPE=Haswell" in _load_script().blas_description()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=60), st.integers(-10**30, 10**30).map(str)),
+       low=st.integers(0, 5), span=st.integers(0, 5000))
+def test_a_benchmark_count_flag_is_in_its_range_or_one_argparse_error(text, low, span):
+    """Every text a user can type: an integer in [low, high], or argparse's own error (one line, exit 2)."""
+    parse = _load_script().bounded_int(low, low + span)
+    try:
+        value = parse(text)
+    except argparse.ArgumentTypeError as error:
+        assert f"from {low} to {low + span}" in str(error) and "\n" not in str(error)
+    else:
+        assert low <= value <= low + span and value == int(text)

@@ -14,7 +14,10 @@ NumPy additions over strided slices, each a pass through memory: Bᵀ d B alone
 costs as much as im2col's copies, and the backward's B (∂L/∂V) Bᵀ more.
 A compiled kernel would fuse the transforms with the products (as oneDNN and
 cuDNN do); one NumPy operation at a time cannot. It stays as a second,
-tested algorithm to read and to compare with.
+tested algorithm to read and to compare with. F(4×4, 3×3), with 4× fewer
+multiplications, was tried too (``benchmarks/winograd_f4.py``, forward only).
+On one core it beats im2col, but its ~80 small NumPy calls per block hand the
+GIL back and forth on two cores, and it ends up slower there as well.
 
 **The identity.** Cut the (padded) image into 4×4 tiles d that overlap by two
 pixels (tile (t, u) starts at pixel (2t, 2u)); each gives the 2×2 block of
