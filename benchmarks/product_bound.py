@@ -64,11 +64,11 @@ def step_products(network: str, batch: int) -> list[Product]:
     return products
 
 
-def time_products(products: list[Product], repeats: int) -> float:
-    """Seconds the products take, each the best of ``repeats`` NumPy calls (after one untimed call)."""
+def time_products(products: list[Product], repeats: int) -> list[float]:
+    """Seconds each product takes, the best of ``repeats`` NumPy calls (after one untimed call)."""
     import numpy as np
 
-    total = 0.0
+    seconds = []
     for _, count, rows, inner, columns in products:
         left = np.ones((count, rows, inner), np.float32)
         right = np.ones((count, inner, columns), np.float32)
@@ -79,8 +79,8 @@ def time_products(products: list[Product], repeats: int) -> float:
             start = time.perf_counter()
             np.matmul(left, right, out=out)
             best = min(best, time.perf_counter() - start)
-        total += best
-    return total
+        seconds.append(best)
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for network in train_step.NETWORKS:
         products = step_products(network, batch)
-        floor_ms = 1e3 * time_products(products, repeats)
-        convolutions_ms = 1e3 * time_products([p for p in products if p[0].startswith("conv")], repeats)
+        seconds = time_products(products, repeats)
+        floor_ms = 1e3 * sum(seconds)
+        convolutions_ms = 1e3 * sum(s for product, s in zip(products, seconds) if product[0].startswith("conv"))
         minisgd = train_step._run_worker(workers, batch, "minisgd", network)
         torch = train_step._run_worker(workers, batch, "torch", network) if with_torch else None
         minisgd_ms = 1e3 * minisgd["seconds"] if minisgd else float("nan")

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch[0]
     print(f"cpu, float32, batch {batch}, {args.threads} threads, median of {args.steps} clocked steps "
           f"(PyTorch: their mean under torch.profiler), fastest of {args.rounds} alternating round(s)")
-    sgemm = train_step._run_worker(args, batch, "sgemm", *frameworks, script=Path(train_step.__file__))
+    sgemm = train_step._run_worker(args, batch, "sgemm", *frameworks)  # train_step.py's worker: the BLAS header
     if sgemm:
         print(sgemm["blas"] + (f"; {sgemm['torch']}" if "torch" in sgemm else ""))
     header = (f"{'network':<10} {'part':<15} {'minisgd ms':>10} {'share':>6} {'PyTorch ms':>10} {'share':>6} "

@@ -8,8 +8,10 @@ Tests marked ``slow`` run in a short form by default (what ``.ci/run`` runs);
 GPU runs them on the real one.
 """
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -26,6 +28,18 @@ if os.environ.get("MINISGD_TEST_DEVICE") == "fake-cupy":
     os.environ["MINISGD_DEVICE"] = "cuda"
 
 FULL = os.environ.get("MINISGD_FULL") == "1"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """The script ``benchmarks/{name}.py`` as a module, freshly executed (the scripts are not a package;
+    ``benchmarks/`` goes on sys.path so that they find ``train_step``)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,9 +36,7 @@ def test_train_step_benchmark_quick_prints_one_table_with_both_networks():
 
 
 def test_gemm_flop_count_of_lenet_by_hand():
-    spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
-    train_step = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_step)
+    train_step = load_benchmark("train_step")
     # LeNet multiply-adds per image: conv1 28·28·6·75, conv2 10·10·16·150, fc 400·120 + 120·84 + 84·10.
     conv1, rest = 28 * 28 * 6 * 75, 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
     # forward + weight gradient for the first layer; forward + weight + input gradients for the others
@@ -45,10 +44,7 @@ def test_gemm_flop_count_of_lenet_by_hand():
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("train_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("train_step")
 
 
 def test_the_gpu_worker_runs_on_the_fake_cupy(monkeypatch):

@@ -24,16 +24,14 @@ def test_compare_optimizers_quick_prints_one_row_per_optimizer():
 
 def test_compare_optimizers_accepts_download_as_its_error_message_suggests(tmp_path, monkeypatch, capsys):
     """Without CIFAR-10 the script says to use --download; with it, the data is fetched (here: a fake archive)."""
-    import importlib.util
     import shutil
 
+    from conftest import load_benchmark
     from test_data_cifar import make_tarball, write_fake_cifar
 
     from minisgd.data import cifar
 
-    spec = importlib.util.spec_from_file_location("compare_optimizers", ROOT / "benchmarks" / "compare_optimizers.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_benchmark("compare_optimizers")
     argv = ["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--epochs", "1", "--optimizers", "sgd"]
     assert script.main(argv) == 2
     assert "--download" in capsys.readouterr().err  # the advice it gives

@@ -7,19 +7,16 @@ FLOPs, and lenet's too once its first layer's widened kernel (which multiplies
 zeros as well) is counted by its own formula.
 """
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "product_bound.py"
-sys.path.insert(0, str(ROOT / "benchmarks"))
-spec = importlib.util.spec_from_file_location("product_bound", SCRIPT)
-product_bound = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(product_bound)
+product_bound = load_benchmark("product_bound")
 train_step = product_bound.train_step
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 import minisgd.nn.functional
 import minisgd.ops
@@ -21,10 +22,7 @@ ENGINE = importlib.import_module("minisgd.tensor")  # the module (``minisgd.tens
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "step_breakdown.py"
-sys.path.insert(0, str(ROOT / "benchmarks"))
-spec = importlib.util.spec_from_file_location("step_breakdown", SCRIPT)
-step_breakdown = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(step_breakdown)
+step_breakdown = load_benchmark("step_breakdown")
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 COMPUTING_PARTS = ("convolutions", "max pooling", "ReLU", "linear layers", "loss", "update")
 

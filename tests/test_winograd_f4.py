@@ -7,13 +7,13 @@ against a direct 4×4 correlation of one tile, and every convolution against
 the shapes; the command line refuses bad flags in one line.
 """
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +22,7 @@ from minisgd.nn import conv_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "winograd_f4.py"
-spec = importlib.util.spec_from_file_location("winograd_f4", SCRIPT)
-f4 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(f4)
+f4 = load_benchmark("winograd_f4")
 
 B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
